@@ -1,0 +1,1 @@
+//! placeholder: the control-plane fixture lives here
