@@ -14,3 +14,7 @@ test:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Regenerate the Istio CRD from the Rust types (CI checks it is current).
+crd:
+    cargo run -q -- crd > manifests/crd/istios.operator.kyma-project.io.yaml

@@ -1,0 +1,7 @@
+//! `istio-rollout`: plans (and applies) the restarts of Istio-injected workloads that a change of the
+//! Kyma Istio module or its `Istio` CR requires.
+//!
+//! Layout: `desired` (git) and `live` (snapshot or cluster) read inputs at the edges; `plan` is the
+//! pure decision; `render` turns a plan into text, markdown or JSON; `app` sequences them.
+pub mod error;
+pub mod istio;
