@@ -1,0 +1,232 @@
+//! The desired state: the `Istio` CR and module version that git asks for.
+//!
+//! [`git`] reads the files; [`parse`] (pure) turns them into a [`Desired`].
+pub mod git;
+
+use crate::documents;
+use crate::error::{Error, Result};
+use crate::istio::cr::{API_VERSION, KIND};
+use crate::istio::validate::parse_istio;
+use crate::istio::version::{TableEntry, istio_for_module};
+use crate::istio::{ImageRef, Istio, Version};
+use crate::live::convert::{MANAGER_NAME, module_release};
+pub use git::{File, Source};
+use serde_json::Value;
+
+/// A plain file naming the module version (one line, e.g. `1.30.0`), at the top of `--path`.
+pub const VERSION_FILE: &str = "ISTIO_MODULE_VERSION";
+
+#[derive(Clone, Debug)]
+pub struct Desired {
+    pub source: Source,
+    /// `None`: git holds no Istio CR, so Istio is to be uninstalled.
+    pub istio: Option<Istio>,
+    /// The file the CR came from.
+    pub istio_file: Option<String>,
+    pub module_version: Option<Version>,
+    /// The exact sidecar image of the release (`proxyv2`), when the release manifest is vendored.
+    pub proxy_image: Option<String>,
+    /// The Istio version sidecars must run. `None` only for an uninstall.
+    pub istio_version: Option<Version>,
+    /// Where `istio_version` came from, in words.
+    pub istio_version_from: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub allow_uninstall: bool,
+    pub istio_version_override: Option<Version>,
+}
+
+fn is_yaml(path: &str) -> bool {
+    path.ends_with(".yaml") || path.ends_with(".yml")
+}
+
+/// Turns the files of the desired directory into a [`Desired`]. Pure.
+pub fn parse(source: Source, files: &[File], opts: &Options) -> Result<Desired> {
+    let mut crs: Vec<(String, Istio)> = Vec::new();
+    let mut manifest: Option<(String, crate::live::ModuleRelease)> = None;
+    let mut version_file: Option<(String, Version)> = None;
+    let mut yaml_files = Vec::new();
+    let top = |p: &str| {
+        if source.path == "." {
+            p.to_string()
+        } else {
+            format!("{}/{p}", source.path)
+        }
+    };
+    for file in files {
+        let origin = file.path.clone();
+        if file.path == top(VERSION_FILE) {
+            let text = String::from_utf8_lossy(&file.contents);
+            let v = text
+                .trim()
+                .parse()
+                .map_err(|e: String| Error::input(&origin, e))?;
+            version_file = Some((origin, v));
+            continue;
+        }
+        if !is_yaml(&file.path) {
+            continue;
+        }
+        yaml_files.push(file.path.clone());
+        let text = std::str::from_utf8(&file.contents)
+            .map_err(|_| Error::input(&origin, "not UTF-8 text"))?;
+        let docs = documents::parse(&origin, text).map_err(|m| {
+            Error::input(
+                &origin,
+                m.trim_start_matches(&format!("{origin}: ")).to_string(),
+            )
+        })?;
+        for doc in docs {
+            let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+            let api = doc
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if kind == KIND && api.starts_with("operator.kyma-project.io/") {
+                let what = documents::describe(&doc);
+                let istio =
+                    parse_istio(&doc).map_err(|m| Error::input(&origin, format!("{what}: {m}")))?;
+                crs.push((origin.clone(), istio));
+            } else if kind == "Deployment"
+                && doc.pointer("/metadata/name").and_then(Value::as_str) == Some(MANAGER_NAME)
+            {
+                let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(doc)
+                    .map_err(|e| {
+                        Error::input(&origin, format!("Deployment {MANAGER_NAME}: {e}"))
+                    })?;
+                let release = module_release(&d);
+                if release.version.is_none() {
+                    return Err(Error::input(
+                        &origin,
+                        format!(
+                            "Deployment {MANAGER_NAME}: label `app.kubernetes.io/version` is missing or not a version"
+                        ),
+                    ));
+                }
+                manifest = Some((origin.clone(), release));
+            }
+        }
+    }
+    if crs.len() > 1 {
+        let list: Vec<String> = crs
+            .iter()
+            .map(|(f, i)| {
+                format!(
+                    "{f} ({}/{})",
+                    i.metadata.namespace.as_deref().unwrap_or("?"),
+                    i.metadata.name.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        return Err(Error::input(
+            &crs[1].0,
+            format!(
+                "more than one {KIND} CR: {}; keep exactly one",
+                list.join(" and ")
+            ),
+        ));
+    }
+    let cr = crs.pop();
+    if cr.is_none() && !opts.allow_uninstall {
+        let looked = format!("{}@{}:{}", source.repo, source.reference, source.path);
+        let read = if yaml_files.is_empty() {
+            "no *.yaml or *.yml file there".to_string()
+        } else {
+            format!("{} YAML files read", yaml_files.len())
+        };
+        return Err(Error::input(
+            looked,
+            format!(
+                "no {API_VERSION} {KIND} CR found ({read}); an absent CR means uninstall: pass --allow-uninstall if that is intended, else check --path"
+            ),
+        ));
+    }
+
+    let module_version = match (&manifest, &version_file) {
+        (Some((mf, m)), Some((vf, v))) if m.version != Some(*v) => {
+            return Err(Error::input(
+                vf,
+                format!(
+                    "says module version {v} but {mf} says {}",
+                    m.version.map(|v| v.to_string()).unwrap_or_default()
+                ),
+            ));
+        }
+        (Some((_, m)), _) => m.version,
+        (None, Some((_, v))) => Some(*v),
+        (None, None) => None,
+    };
+    let proxy_image = manifest.as_ref().and_then(|(_, m)| m.proxy_image.clone());
+    let proxy_version = proxy_image
+        .as_deref()
+        .and_then(|i| ImageRef::parse(i).version());
+
+    let (istio_version, from) = if cr.is_none() {
+        (None, String::new())
+    } else {
+        target_istio(
+            opts.istio_version_override,
+            proxy_image.as_deref(),
+            proxy_version,
+            module_version,
+            manifest.as_ref().map(|m| m.0.as_str()),
+        )?
+    };
+    let (istio_file, istio) = match cr {
+        Some((f, i)) => (Some(f), Some(i)),
+        None => (None, None),
+    };
+    Ok(Desired {
+        source,
+        istio,
+        istio_file,
+        module_version,
+        proxy_image,
+        istio_version,
+        istio_version_from: from,
+    })
+}
+
+fn target_istio(
+    override_: Option<Version>,
+    proxy_image: Option<&str>,
+    proxy_version: Option<Version>,
+    module: Option<Version>,
+    manifest_file: Option<&str>,
+) -> Result<(Option<Version>, String)> {
+    if let Some(o) = override_ {
+        if let (Some(p), Some(img)) = (proxy_version, proxy_image) {
+            if p != o {
+                return Err(Error::Usage(format!(
+                    "--istio-version {o} disagrees with the release manifest's proxyv2 image `{img}`"
+                )));
+            }
+        }
+        return Ok((Some(o), "--istio-version".into()));
+    }
+    if let Some(p) = proxy_version {
+        return Ok((
+            Some(p),
+            format!(
+                "proxyv2 image in {}",
+                manifest_file.unwrap_or("the release manifest")
+            ),
+        ));
+    }
+    let Some(module) = module else {
+        return Err(Error::Usage(format!(
+            "no module version in the desired directory: vendor the module's istio-manager.yaml or add a {VERSION_FILE} file, or pass --istio-version"
+        )));
+    };
+    match istio_for_module(module) {
+        Some(TableEntry::Exact(v)) => Ok((Some(v), format!("module {module} release table"))),
+        Some(TableEntry::Ambiguous { minor: (a, b) }) => Err(Error::Usage(format!(
+            "module {module} shipped more than one Istio {a}.{b} patch; vendor its istio-manager.yaml (proxyv2 image) or pass --istio-version"
+        ))),
+        None => Err(Error::Usage(format!(
+            "module {module} is not in the release table; vendor its istio-manager.yaml (proxyv2 image) or pass --istio-version"
+        ))),
+    }
+}

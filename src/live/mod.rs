@@ -1,0 +1,300 @@
+//! The live state of a cluster, reduced to what the planner needs.
+//!
+//! Built from Kubernetes objects by [`convert`], either read from a saved file ([`snapshot`]) or
+//! from the API server. Pods keep only a few fields, so memory grows with the number of workloads
+//! far more than with the size of pod objects.
+pub mod convert;
+pub mod rollout;
+pub mod snapshot;
+
+use crate::istio::{Istio, Version};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Annotation prefix of everything this tool writes or reads as its own.
+pub const TOOL_PREFIX: &str = "istio-rollout/";
+/// Opt-out annotation on a workload or pod (`"true"` = never restart it).
+pub const SKIP_ANNOTATION: &str = "istio-rollout/skip";
+/// Pod-template annotation: when the tool restarted the workload.
+pub const RESTARTED_AT_ANNOTATION: &str = "istio-rollout/restarted-at";
+/// Pod-template annotation: what the restart was for (target version and settings).
+pub const RESTARTED_FOR_ANNOTATION: &str = "istio-rollout/restarted-for";
+
+/// The kinds that own pods, plus `Pod` itself for pods without an owner.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Kind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+    Pod,
+    Other(String),
+}
+
+impl Kind {
+    pub fn from_name(kind: &str) -> Kind {
+        match kind {
+            "Deployment" => Kind::Deployment,
+            "StatefulSet" => Kind::StatefulSet,
+            "DaemonSet" => Kind::DaemonSet,
+            "ReplicaSet" => Kind::ReplicaSet,
+            "ReplicationController" => Kind::ReplicationController,
+            "Job" => Kind::Job,
+            "CronJob" => Kind::CronJob,
+            "Pod" => Kind::Pod,
+            other => Kind::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::ReplicationController => "ReplicationController",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::Pod => "Pod",
+            Kind::Other(k) => k,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies a namespaced object.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        ObjectKey {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// The controlling owner reference of an object (kind and name; same namespace).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerRef {
+    pub kind: Kind,
+    pub name: String,
+}
+
+/// Everything the live state says about the installed module and Istio.
+#[derive(Clone, Debug, Default)]
+pub struct LiveState {
+    /// Every `Istio` CR in the cluster, oldest first (the operator reconciles only the oldest).
+    pub istio_crs: Vec<Istio>,
+    /// The installed module (`kyma-system/istio-controller-manager`), if any.
+    pub manager: Option<ModuleRelease>,
+    /// Images of the Istio control plane (istiod, gateways, CNI) as they run.
+    pub control_plane: Vec<ControlPlaneImage>,
+    /// `defaultConfig.statusPort` of the mesh config (ConfigMap `istio-system/istio`).
+    pub status_port: Option<u16>,
+    /// Workload objects that own pods, by key.
+    pub owners: BTreeMap<ObjectKey, Owner>,
+    pub pods: Vec<Pod>,
+    pub pdbs: Vec<Pdb>,
+}
+
+/// What a module release manifest (or the installed manager Deployment) says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleRelease {
+    pub version: Option<Version>,
+    /// The exact sidecar image the module injects (`proxyv2` env var of the manager).
+    pub proxy_image: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlPlaneImage {
+    /// `Pod istio-system/istiod-abc` or `Deployment istio-system/istiod`.
+    pub object: String,
+    pub container: String,
+    pub image: String,
+}
+
+/// A workload object that owns pods.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub key: ObjectKey,
+    pub owner: Option<OwnerRef>,
+    pub labels: BTreeMap<String, String>,
+    /// `istio-rollout/skip: "true"` on the object.
+    pub skip: bool,
+    /// The pod template's annotations that this tool owns (`istio-rollout/...`).
+    pub template_annotations: BTreeMap<String, String>,
+    pub spec: OwnerSpec,
+}
+
+#[derive(Clone, Debug)]
+pub enum OwnerSpec {
+    Deployment {
+        paused: bool,
+        replicas: i32,
+        recreate: bool,
+        max_surge: Option<IntOrString>,
+        status: RolloutStatus,
+    },
+    StatefulSet {
+        replicas: i32,
+        on_delete: bool,
+        partition: i32,
+        status: RolloutStatus,
+    },
+    DaemonSet {
+        on_delete: bool,
+        status: RolloutStatus,
+    },
+    ReplicaSet {
+        revision: Option<i64>,
+        replicas: i32,
+    },
+    ReplicationController {
+        replicas: i32,
+    },
+    Job,
+    CronJob,
+}
+
+/// The status fields that tell whether a rollout is complete (kubectl's rules).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RolloutStatus {
+    pub generation: i64,
+    pub observed_generation: i64,
+    /// Deployment/StatefulSet: `status.replicas`; DaemonSet: `desiredNumberScheduled`.
+    pub replicas: i32,
+    /// Deployment/StatefulSet: `updatedReplicas`; DaemonSet: `updatedNumberScheduled`.
+    pub updated: i32,
+    /// Deployment: `availableReplicas`; StatefulSet: `readyReplicas`; DaemonSet: `numberAvailable`.
+    pub available: i32,
+    /// Deployment: condition Progressing with reason ProgressDeadlineExceeded.
+    pub deadline_exceeded: bool,
+    /// StatefulSet: `status.updateRevision` (pods of the newest revision carry it).
+    pub update_revision: Option<String>,
+}
+
+/// A pod, reduced to what the planner reads.
+#[derive(Clone, Debug, Default)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub owner: Option<OwnerRef>,
+    pub labels: BTreeMap<String, String>,
+    /// Only annotations the planner reads (`sidecar.istio.io/*`, `prometheus.*`, `istio-rollout/*`),
+    /// without `sidecar.istio.io/status`, whose presence is [`Pod::injected`].
+    pub annotations: BTreeMap<String, String>,
+    pub injected: bool,
+    pub restart_policy_never: bool,
+    /// Some container other than the sidecar has a readiness probe.
+    pub has_readiness_probe: bool,
+    pub proxy: Option<Proxy>,
+}
+
+/// The `istio-proxy` container of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Proxy {
+    pub image: String,
+    /// Injected as a native sidecar (init container with `restartPolicy: Always`).
+    pub native: bool,
+    /// Only the env vars the planner compares (proxy metadata flags).
+    pub env: BTreeMap<String, String>,
+    pub requests: ResourcePair,
+    pub limits: ResourcePair,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourcePair {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+}
+
+/// A PodDisruptionBudget: which pods it covers and how many may go now.
+#[derive(Clone, Debug)]
+pub struct Pdb {
+    pub namespace: String,
+    pub name: String,
+    pub selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+    pub disruptions_allowed: i32,
+}
+
+impl Pdb {
+    pub fn covers(&self, pod: &Pod) -> bool {
+        if pod.namespace != self.namespace {
+            return false;
+        }
+        let Some(sel) = &self.selector else {
+            return false;
+        };
+        let labels = &pod.labels;
+        let labels_ok = sel
+            .match_labels
+            .iter()
+            .flatten()
+            .all(|(k, v)| labels.get(k) == Some(v));
+        let exprs_ok = sel.match_expressions.iter().flatten().all(|e| {
+            let values = e.values.as_deref().unwrap_or_default();
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        });
+        // An empty selector (policy/v1) selects every pod of the namespace.
+        labels_ok && exprs_ok
+    }
+}
+
+/// The label that marks Kyma module workloads, and the namespace of Kyma itself.
+pub const KYMA_MODULE_LABEL: &str = "kyma-project.io/module";
+pub const KYMA_NAMESPACE: &str = "kyma-system";
+
+impl LiveState {
+    /// The Istio version the control plane runs, if all its images agree.
+    pub fn control_plane_versions(&self) -> Vec<Version> {
+        let mut v: Vec<Version> = self
+            .control_plane
+            .iter()
+            .filter_map(|c| crate::istio::ImageRef::parse(&c.image).version())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The `Istio` CR the operator reconciles: the one named like the desired one, else the oldest.
+    pub fn istio_cr(&self, namespace: &str, name: &str) -> Option<&Istio> {
+        self.istio_crs
+            .iter()
+            .find(|i| {
+                i.metadata.namespace.as_deref() == Some(namespace)
+                    && i.metadata.name.as_deref() == Some(name)
+            })
+            .or_else(|| self.istio_crs.first())
+    }
+}

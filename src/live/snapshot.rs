@@ -1,0 +1,75 @@
+//! The live state from a file, as `kubectl get ... -o yaml|json` or `istio-rollout snapshot` writes it.
+
+use super::LiveState;
+use super::convert::Builder;
+use crate::documents;
+use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::path::Path;
+
+pub fn read(path: &Path) -> Result<LiveState> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(&origin, format!("cannot read the live state: {e}")))?;
+    parse(&origin, &text)
+}
+
+pub fn parse(origin: &str, text: &str) -> Result<LiveState> {
+    let docs = documents::parse(origin, text).map_err(|m| Error::Input {
+        origin: origin.to_string(),
+        message: m.trim_start_matches(&format!("{origin}: ")).to_string(),
+    })?;
+    let mut b = Builder::default();
+    for doc in docs {
+        add(&mut b, doc).map_err(|m| Error::input(origin, m))?;
+    }
+    Ok(b.finish())
+}
+
+fn typed<T: DeserializeOwned>(doc: Value) -> Result<T, String> {
+    let what = documents::describe(&doc);
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        format!(
+            "{what}: {path}: {}",
+            documents::one_line(&e.into_inner().to_string())
+        )
+    })
+}
+
+fn add(b: &mut Builder, doc: Value) -> Result<(), String> {
+    let kind = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let api = doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+    match (group, kind.as_str()) {
+        ("operator.kyma-project.io", "Istio") => b.istio(typed(doc)?),
+        ("", "Pod") => b.pod(&typed(doc)?),
+        ("apps", "Deployment") => b.deployment(&typed(doc)?),
+        ("apps", "DaemonSet") => b.daemon_set(&typed(doc)?),
+        ("apps", "StatefulSet") => b.owner(super::convert::stateful_set(&typed(doc)?)),
+        ("apps", "ReplicaSet") => b.owner(super::convert::replica_set(&typed(doc)?)),
+        ("", "ReplicationController") => {
+            b.owner(super::convert::replication_controller(&typed(doc)?))
+        }
+        ("batch", "Job") => b.owner(super::convert::job(&typed(doc)?)),
+        ("batch", "CronJob") => b.owner(super::convert::cron_job(&typed(doc)?)),
+        ("policy", "PodDisruptionBudget") => b.pdb(&typed(doc)?),
+        ("", "ConfigMap") => {
+            let what = documents::describe(&doc);
+            b.mesh_config(&typed(doc)?)
+                .map_err(|e| format!("{what}: {e}"))?
+        }
+        // Anything else a broad `kubectl get` captured is not needed by the planner.
+        _ => {}
+    }
+    Ok(())
+}

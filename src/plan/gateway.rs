@@ -1,0 +1,127 @@
+//! `ingress-gateway-config`: gateway settings in git that differ from what the operator last
+//! applied. Only Deployment `istio-system/istio-ingressgateway` restarts for them.
+
+use super::{Finding, Reason};
+use crate::desired::Desired;
+use crate::istio::IstioSpec;
+use crate::istio::cr::{ForwardClientCertDetails, LAST_APPLIED_ANNOTATION, NAMESPACE};
+use crate::live::LiveState;
+
+pub const GATEWAY_NAMESPACE: &str = "istio-system";
+pub const GATEWAY_NAME: &str = "istio-ingressgateway";
+
+/// The gateway-relevant settings, with the module's effective defaults filled in.
+#[derive(Debug, PartialEq)]
+struct GatewaySettings {
+    num_trusted_proxies: Option<u32>,
+    forward_client_cert_details: ForwardClientCertDetails,
+    trust_domain: String,
+    stats_inclusion: Vec<String>,
+}
+
+fn settings(spec: &IstioSpec) -> GatewaySettings {
+    let c = spec.config.as_ref();
+    GatewaySettings {
+        num_trusted_proxies: c.and_then(|c| c.num_trusted_proxies),
+        forward_client_cert_details: c
+            .and_then(|c| c.forward_client_cert_details)
+            .unwrap_or(ForwardClientCertDetails::SanitizeSet),
+        trust_domain: c
+            .and_then(|c| c.trust_domain.clone())
+            .unwrap_or_else(|| "cluster.local".into()),
+        stats_inclusion: c
+            .and_then(|c| c.proxy_stats_matcher.as_ref())
+            .and_then(|m| m.inclusion_regexps.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The spec the operator last applied, from its annotation on the live CR.
+pub fn last_applied(istio: &crate::istio::Istio) -> Option<Result<IstioSpec, String>> {
+    let raw = istio
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(LAST_APPLIED_ANNOTATION)?;
+    Some((|| {
+        let mut v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("IstioTag");
+        }
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    })())
+}
+
+/// The ingress gateway's findings, empty when nothing differs or nothing was applied yet.
+pub fn findings(desired: &Desired, live: &LiveState) -> Vec<Finding> {
+    let Some(want) = desired.istio.as_ref() else {
+        return Vec::new();
+    };
+    let name = want.metadata.name.as_deref().unwrap_or("default");
+    let Some(applied) = live
+        .istio_cr(NAMESPACE, name)
+        .and_then(last_applied)
+        .and_then(Result::ok)
+    else {
+        return Vec::new();
+    };
+    let (w, a) = (settings(&want.spec), settings(&applied));
+    let mut out = Vec::new();
+    let show = |v: Option<u32>| v.map_or("default".to_string(), |v| v.to_string());
+    if w.num_trusted_proxies != a.num_trusted_proxies {
+        out.push(format!(
+            "numTrustedProxies {} -> {}",
+            show(a.num_trusted_proxies),
+            show(w.num_trusted_proxies)
+        ));
+    }
+    if w.forward_client_cert_details != a.forward_client_cert_details {
+        let s = |v: ForwardClientCertDetails| {
+            serde_json::to_value(v)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        };
+        out.push(format!(
+            "forwardClientCertDetails {} -> {}",
+            s(a.forward_client_cert_details),
+            s(w.forward_client_cert_details)
+        ));
+    }
+    if w.trust_domain != a.trust_domain {
+        out.push(format!(
+            "trustDomain {} -> {}",
+            a.trust_domain, w.trust_domain
+        ));
+    }
+    if w.stats_inclusion != a.stats_inclusion {
+        out.push("proxyStatsMatcher.inclusionRegexps changed".to_string());
+    }
+    out.into_iter()
+        .map(|d| {
+            Finding::new(
+                Reason::IngressGatewayConfig,
+                format!("{d} (operator last applied the old value)"),
+            )
+        })
+        .collect()
+}
+
+/// A compact statement of the desired gateway settings, for the restart annotation.
+pub fn signature(desired: &Desired) -> String {
+    let Some(want) = desired.istio.as_ref() else {
+        return String::new();
+    };
+    let s = settings(&want.spec);
+    let fccd = serde_json::to_value(s.forward_client_cert_details)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    format!(
+        "numTrustedProxies:{};forwardClientCertDetails:{fccd};trustDomain:{};statsInclusion:{}",
+        s.num_trusted_proxies
+            .map_or("default".into(), |v| v.to_string()),
+        s.trust_domain,
+        s.stats_inclusion.len()
+    )
+}

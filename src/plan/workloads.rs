@@ -1,0 +1,519 @@
+//! Pods grouped by the workload that owns them, and what to do with each workload.
+
+use super::rules::{self, PROXY_IMAGE_ANNOTATION, Targets, check_pod};
+use super::{Action, Entry, Finding, Reason};
+use crate::istio::cr::Resources;
+use crate::live::rollout::{RolloutState, rollout_state};
+use crate::live::{
+    KYMA_MODULE_LABEL, KYMA_NAMESPACE, Kind, LiveState, ObjectKey, Owner, OwnerSpec, Pod,
+    RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, SKIP_ANNOTATION,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Context every decision needs.
+pub(super) struct Ctx<'a> {
+    pub live: &'a LiveState,
+    pub targets: &'a Targets,
+    pub gateway_signature: String,
+    pub control_plane_ready: bool,
+    pub opts: &'a super::Options,
+}
+
+#[derive(Default)]
+struct Group<'a> {
+    pods: Vec<(&'a Pod, Vec<Finding>)>,
+    /// The owner named by the pod is not in the live state.
+    missing: Option<String>,
+}
+
+/// The object acted on for a pod: ReplicaSet -> Deployment, Job -> CronJob, else its owner, else the pod.
+fn resolve(live: &LiveState, pod: &Pod) -> (ObjectKey, Option<String>) {
+    let Some(o) = &pod.owner else {
+        return (ObjectKey::new(Kind::Pod, &pod.namespace, &pod.name), None);
+    };
+    let key = ObjectKey::new(o.kind.clone(), &pod.namespace, &o.name);
+    let parent_kind = match o.kind {
+        Kind::ReplicaSet => Kind::Deployment,
+        Kind::Job => Kind::CronJob,
+        _ => return missing_check(live, key),
+    };
+    match live.owners.get(&key) {
+        None => missing_check(live, key),
+        Some(owner) => match &owner.owner {
+            Some(p) if p.kind == parent_kind => missing_check(
+                live,
+                ObjectKey::new(p.kind.clone(), &pod.namespace, &p.name),
+            ),
+            Some(p) => (
+                key.clone(),
+                Some(format!(
+                    "{key} is owned by {} {}, a kind this tool does not restart",
+                    p.kind, p.name
+                )),
+            ),
+            None => (key, None),
+        },
+    }
+}
+
+fn missing_check(live: &LiveState, key: ObjectKey) -> (ObjectKey, Option<String>) {
+    if matches!(key.kind, Kind::Other(_)) {
+        let m = format!("{} is not a kind this tool can restart", key.kind);
+        return (key, Some(m));
+    }
+    if live.owners.contains_key(&key) {
+        (key, None)
+    } else {
+        let m = format!("{key} is not in the live state");
+        (key, Some(m))
+    }
+}
+
+pub(super) fn entries(
+    live: &LiveState,
+    targets: &Targets,
+    gateway: Vec<Finding>,
+    gateway_signature: String,
+    control_plane_ready: bool,
+    opts: &super::Options,
+    notices: &mut Vec<String>,
+) -> (Vec<Entry>, usize) {
+    let ctx = Ctx {
+        live,
+        targets,
+        gateway_signature,
+        control_plane_ready,
+        opts,
+    };
+    let mut groups: BTreeMap<ObjectKey, Group> = BTreeMap::new();
+    let mut with_sidecar: BTreeSet<ObjectKey> = BTreeSet::new();
+    let gateway_key = ObjectKey::new(
+        Kind::Deployment,
+        super::gateway::GATEWAY_NAMESPACE,
+        super::gateway::GATEWAY_NAME,
+    );
+    for pod in &live.pods {
+        let findings = check_pod(pod, targets);
+        let (key, missing) = resolve(live, pod);
+        let relevant = key == gateway_key && !gateway.is_empty();
+        if pod.proxy.is_some() && (pod.injected || targets.uninstall) && !rules::is_gateway(pod) {
+            with_sidecar.insert(key.clone());
+        }
+        if findings.is_empty() && !relevant {
+            continue;
+        }
+        let g = groups.entry(key).or_default();
+        g.missing = missing;
+        g.pods.push((pod, findings));
+    }
+    if !gateway.is_empty() {
+        if live.owners.contains_key(&gateway_key) {
+            let g = groups.entry(gateway_key.clone()).or_default();
+            if g.pods.is_empty() {
+                notices.push(format!("{gateway_key} has no running pods to restart"));
+            }
+            for (_, f) in g.pods.iter_mut() {
+                f.extend(gateway.iter().cloned());
+            }
+        } else {
+            notices.push(format!(
+                "the ingress gateway settings change but {gateway_key} is not in the live state"
+            ));
+        }
+    }
+    let planned: Vec<Entry> = groups
+        .into_iter()
+        .filter_map(|(key, group)| decide(&ctx, key, group))
+        .collect();
+    let listed: BTreeSet<(String, String, String)> = planned
+        .iter()
+        .map(|e| (e.kind.clone(), e.namespace.clone(), e.name.clone()))
+        .collect();
+    let in_sync = with_sidecar
+        .iter()
+        .filter(|k| !listed.contains(&(k.kind.to_string(), k.namespace.clone(), k.name.clone())))
+        .count();
+    (planned, in_sync)
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| {
+                    text.is_char_boundary(head.len() + i) && glob(tail, &text[head.len() + i..])
+                })
+        }
+    }
+}
+
+fn excluded(opts: &super::Options, key: &ObjectKey) -> Option<String> {
+    if !opts.namespaces.is_empty() && !opts.namespaces.iter().any(|n| n == &key.namespace) {
+        return Some("namespace not selected by --namespace".into());
+    }
+    let short = format!("{}/{}", key.namespace, key.name);
+    let long = format!("{}/{}/{}", key.kind, key.namespace, key.name);
+    opts.exclude
+        .iter()
+        .find(|p| glob(p, &short) || glob(p, &long))
+        .map(|p| format!("excluded by --exclude {p}"))
+}
+
+fn is_kyma(key: &ObjectKey, owner: Option<&Owner>, pods: &[(&Pod, Vec<Finding>)]) -> bool {
+    key.namespace == KYMA_NAMESPACE
+        || owner.is_some_and(|o| o.labels.contains_key(KYMA_MODULE_LABEL))
+        || pods
+            .iter()
+            .any(|(p, _)| p.labels.contains_key(KYMA_MODULE_LABEL))
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Pods of a Deployment's newest ReplicaSet, or of a StatefulSet's update revision.
+fn newest_revision<'a>(
+    ctx: &Ctx,
+    key: &ObjectKey,
+    owner: &Owner,
+    pods: &[(&'a Pod, Vec<Finding>)],
+) -> Option<Vec<(&'a Pod, Vec<Finding>)>> {
+    let newest: Box<dyn Fn(&Pod) -> bool> = match &owner.spec {
+        OwnerSpec::Deployment { .. } => {
+            let rs = ctx
+                .live
+                .owners
+                .values()
+                .filter(|o| o.key.kind == Kind::ReplicaSet && o.key.namespace == key.namespace)
+                .filter(|o| {
+                    o.owner
+                        .as_ref()
+                        .is_some_and(|p| p.kind == Kind::Deployment && p.name == key.name)
+                })
+                .max_by_key(|o| match o.spec {
+                    OwnerSpec::ReplicaSet { revision, .. } => revision.unwrap_or(0),
+                    _ => 0,
+                })?
+                .key
+                .name
+                .clone();
+            Box::new(move |p: &Pod| p.owner.as_ref().is_some_and(|o| o.name == rs))
+        }
+        OwnerSpec::StatefulSet { status, .. } => {
+            let rev = status.update_revision.clone()?;
+            Box::new(move |p: &Pod| p.labels.get("controller-revision-hash") == Some(&rev))
+        }
+        _ => return None,
+    };
+    Some(pods.iter().filter(|(p, _)| newest(p)).cloned().collect())
+}
+
+fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
+    let owner = ctx.live.owners.get(&key);
+    let mut pods = group.pods;
+    let mut warnings = Vec::new();
+    let action;
+    let note;
+
+    let rollout = owner.map(|o| rollout_state(&o.spec));
+    let in_progress = matches!(rollout, Some(RolloutState::InProgress(_)));
+    if let (true, Some(o)) = (in_progress, owner) {
+        // Only the newest revision counts: older pods are being replaced anyway.
+        if let Some(newest) = newest_revision(ctx, &key, o, &pods) {
+            if !newest.is_empty() {
+                pods = newest;
+            }
+        }
+    }
+    pods.retain(|(_, f)| !f.is_empty());
+    if pods.is_empty() {
+        return None;
+    }
+
+    let skip_reason = excluded(ctx.opts, &key)
+        .or_else(|| {
+            let annotated = owner.is_some_and(|o| o.skip)
+                || pods.iter().any(|(p, _)| p.annotations.get(SKIP_ANNOTATION).is_some_and(|v| v == "true"));
+            annotated.then(|| format!("opted out with the annotation {SKIP_ANNOTATION}: \"true\""))
+        })
+        .or_else(|| {
+            pods.iter()
+                .any(|(p, _)| p.annotations.contains_key(PROXY_IMAGE_ANNOTATION))
+                .then(|| format!("custom proxy image ({PROXY_IMAGE_ANNOTATION}): never restarted, update the image by hand"))
+        });
+
+    let replicas_unavailable = |n: i32| n == 1;
+    if let Some(s) = skip_reason {
+        action = Action::Skip;
+        note = s;
+    } else if let Some(m) = &group.missing {
+        action = Action::Manual;
+        note = format!("{m}: restart its pods by hand");
+    } else {
+        match owner.map(|o| &o.spec) {
+            Some(OwnerSpec::Deployment {
+                paused,
+                replicas,
+                recreate,
+                max_surge,
+                ..
+            }) => {
+                if *paused {
+                    action = Action::Blocked;
+                    note = "the Deployment is paused: resume it (kubectl rollout resume) and plan again, or restart it by hand".into();
+                } else {
+                    (action, note) = rolling(&rollout);
+                    if *recreate {
+                        warnings.push(format!(
+                            "strategy Recreate: all {} go down before new ones start",
+                            plural(*replicas as usize, "pod")
+                        ));
+                    } else if replicas_unavailable(*replicas)
+                        && surge(max_surge.as_ref(), *replicas) == 0
+                    {
+                        warnings
+                            .push("1 replica and maxSurge 0: unavailable while it restarts".into());
+                    }
+                }
+            }
+            Some(OwnerSpec::StatefulSet {
+                replicas,
+                on_delete,
+                partition,
+                ..
+            }) => {
+                if *on_delete {
+                    action = Action::Evict;
+                    note = "updateStrategy OnDelete: pods change only when deleted, so apply evicts them one at a time (PodDisruptionBudgets honoured)".into();
+                } else if *partition > 0 {
+                    action = Action::Blocked;
+                    note = format!(
+                        "RollingUpdate partition {partition}: pods below ordinal {partition} would keep the old sidecar; lower the partition or restart them by hand"
+                    );
+                } else {
+                    (action, note) = rolling(&rollout);
+                }
+                if replicas_unavailable(*replicas) {
+                    warnings.push("1 replica: unavailable while its pod restarts".into());
+                }
+            }
+            Some(OwnerSpec::DaemonSet { on_delete, .. }) => {
+                if *on_delete {
+                    action = Action::Evict;
+                    note = "updateStrategy OnDelete: pods change only when deleted, so apply evicts them one at a time (PodDisruptionBudgets honoured)".into();
+                } else {
+                    (action, note) = rolling(&rollout);
+                }
+            }
+            Some(OwnerSpec::ReplicaSet { replicas, .. })
+            | Some(OwnerSpec::ReplicationController { replicas }) => {
+                action = Action::Evict;
+                note = format!(
+                    "a {} without a rolling update: apply evicts its pods one at a time and the controller replaces them (PodDisruptionBudgets honoured)",
+                    key.kind
+                );
+                if replicas_unavailable(*replicas) {
+                    warnings.push("1 replica: unavailable between eviction and replacement".into());
+                }
+            }
+            Some(OwnerSpec::Job) => {
+                action = Action::Manual;
+                note = "a Job cannot be restarted: let it finish, or delete its pods if the Job retries them; new pods get the new sidecar".into();
+            }
+            Some(OwnerSpec::CronJob) => {
+                action = Action::Manual;
+                note = "Jobs of a CronJob cannot be restarted: the next scheduled run gets the new sidecar; delete running Job pods by hand if they must not wait".into();
+            }
+            None => {
+                action = Action::Manual;
+                note = "a pod without a controller cannot be restarted: recreate it (kubectl replace --force -f <manifest>) to inject the new sidecar".into();
+            }
+        }
+    }
+
+    let findings: Vec<&Finding> = pods.iter().flat_map(|(_, f)| f.iter()).collect();
+    let reasons: Vec<Reason> = findings
+        .iter()
+        .map(|f| f.reason)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let total = pods.len();
+    let mut counts: BTreeMap<&Finding, usize> = BTreeMap::new();
+    for (_, fs) in &pods {
+        for f in fs.iter().collect::<BTreeSet<_>>() {
+            *counts.entry(f).or_default() += 1;
+        }
+    }
+    let details = counts
+        .into_iter()
+        .map(|(f, n)| match (n, total) {
+            (_, 1) => f.detail.clone(),
+            (n, t) if n == t => format!("{} (all {t} pods)", f.detail),
+            (n, t) => format!("{} ({n} of {t} pods)", f.detail),
+        })
+        .collect();
+
+    if matches!(action, Action::Restart | Action::Evict | Action::Wait) {
+        if pods.iter().any(|(p, _)| p.restart_policy_never) {
+            warnings.push("restartPolicy: Never: a pod can end up permanently broken when its sidecar restarts (istio/istio#49210)".into());
+        }
+        if !pods.iter().any(|(p, _)| p.has_readiness_probe) {
+            warnings
+                .push("no readiness probe: new pods count as available before they serve".into());
+        }
+        if action == Action::Evict {
+            for pdb in &ctx.live.pdbs {
+                if pdb.disruptions_allowed == 0 && pods.iter().any(|(p, _)| pdb.covers(p)) {
+                    warnings.push(format!(
+                        "PodDisruptionBudget {}/{} allows no disruption now: evictions wait for it",
+                        pdb.namespace, pdb.name
+                    ));
+                }
+            }
+        }
+        if !ctx.control_plane_ready && reasons.contains(&Reason::IstioVersion) {
+            if let Some(t) = ctx.targets.istio {
+                warnings.push(format!("waits until the control plane runs Istio {t}"));
+            }
+        }
+    }
+    if action == Action::Manual && pods.iter().any(|(p, _)| p.restart_policy_never) {
+        warnings.push("restartPolicy: Never: a pod can end up permanently broken when its sidecar restarts (istio/istio#49210)".into());
+    }
+
+    let mut template_annotations = BTreeMap::new();
+    if action == Action::Restart {
+        template_annotations.insert(
+            RESTARTED_FOR_ANNOTATION.to_string(),
+            restarted_for(ctx, &reasons),
+        );
+        template_annotations.insert(
+            RESTARTED_AT_ANNOTATION.to_string(),
+            "<time of apply>".to_string(),
+        );
+    }
+    let mut pod_names: Vec<String> = pods.iter().map(|(p, _)| p.name.clone()).collect();
+    pod_names.sort();
+    Some(Entry {
+        kind: key.kind.to_string(),
+        kyma: is_kyma(&key, owner, &pods),
+        namespace: key.namespace,
+        name: key.name,
+        action,
+        reasons,
+        details,
+        note,
+        pods: pod_names,
+        warnings,
+        template_annotations,
+    })
+}
+
+fn rolling(rollout: &Option<RolloutState>) -> (Action, String) {
+    match rollout {
+        Some(RolloutState::InProgress(why)) => (
+            Action::Wait,
+            format!(
+                "a rollout is already under way ({why}): apply waits for it and checks the new pods again, never restarting on top"
+            ),
+        ),
+        Some(RolloutState::Failed(why)) => (
+            Action::Blocked,
+            format!("its last rollout failed ({why}): fix the workload first, then plan again"),
+        ),
+        _ => (
+            Action::Restart,
+            "rolling restart through the pod template".into(),
+        ),
+    }
+}
+
+/// maxSurge resolved against the replica count (percentages round up), default 25%.
+fn surge(max_surge: Option<&IntOrString>, replicas: i32) -> i32 {
+    match max_surge {
+        Some(IntOrString::Int(i)) => *i,
+        Some(IntOrString::String(s)) => {
+            match s.strip_suffix('%').and_then(|p| p.parse::<i32>().ok()) {
+                Some(p) => (p * replicas + 99) / 100,
+                None => 1,
+            }
+        }
+        None => (25 * replicas + 99) / 100,
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+fn resources_signature(r: Option<&Resources>) -> String {
+    let r = r.cloned().unwrap_or_default();
+    let q = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+    let (req, lim) = (r.requests.unwrap_or_default(), r.limits.unwrap_or_default());
+    format!(
+        "{}/{}/{}/{}",
+        q(req.cpu),
+        q(req.memory),
+        q(lim.cpu),
+        q(lim.memory)
+    )
+}
+
+/// What a restart is for: the target of every reason. Written to the pod template by apply.
+fn restarted_for(ctx: &Ctx, reasons: &[Reason]) -> String {
+    let t = ctx.targets;
+    reasons
+        .iter()
+        .map(|r| match r {
+            Reason::IstioVersion => format!(
+                "istio-version={}",
+                t.istio.map(|v| v.to_string()).unwrap_or_default()
+            ),
+            Reason::PrometheusMerge => format!("prometheus-merge={}", on_off(t.prometheus_merge)),
+            Reason::CompatibilityMode => {
+                format!("compatibility-mode={}", on_off(t.compatibility_mode))
+            }
+            Reason::DnsProxying => {
+                format!("dns-proxying={}", on_off(t.dns_proxying.unwrap_or(false)))
+            }
+            Reason::ProxyResources => format!(
+                "proxy-resources={}",
+                resources_signature(t.proxy_resources.as_ref())
+            ),
+            Reason::IngressGatewayConfig => {
+                format!("ingress-gateway-config={}", ctx.gateway_signature)
+            }
+            Reason::Uninstall => "uninstall".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globbing() {
+        assert!(glob("shop/*", "shop/cart"));
+        assert!(glob("*/cart", "shop/cart"));
+        assert!(glob("Deployment/shop/*", "Deployment/shop/cart"));
+        assert!(!glob("shop/*", "shopping/cart"));
+        assert!(glob("*", "anything"));
+    }
+
+    #[test]
+    fn surge_resolution() {
+        assert_eq!(surge(None, 1), 1);
+        assert_eq!(surge(Some(&IntOrString::Int(0)), 1), 0);
+        assert_eq!(surge(Some(&IntOrString::String("0%".into())), 1), 0);
+        assert_eq!(surge(Some(&IntOrString::String("10%".into())), 1), 1);
+    }
+}
