@@ -125,6 +125,9 @@ pub struct Entry {
     /// in at apply time.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub template_annotations: BTreeMap<String, String>,
+    /// This tool's pod-template annotations as they are now (from an earlier restart).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub template_annotations_before: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -412,6 +412,13 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
         note,
         pods: pod_names,
         warnings,
+        template_annotations_before: if template_annotations.is_empty() {
+            BTreeMap::new()
+        } else {
+            owner
+                .map(|o| o.template_annotations.clone())
+                .unwrap_or_default()
+        },
         template_annotations,
     })
 }

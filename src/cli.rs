@@ -1,0 +1,77 @@
+//! Command-line flags (clap only). Turned into a validated [`crate::config`] before anything runs.
+
+use crate::render::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "istio-rollout",
+    version,
+    about = "Plans the restarts of Istio-injected workloads that a Kyma Istio module change needs, from git, as a reviewable diff."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compute the restart plan and print it. Exit 0: nothing to do; 1: something is pending.
+    Plan(PlanArgs),
+    /// Print the Istio CustomResourceDefinition generated from this tool's types.
+    Crd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct DesiredArgs {
+    /// Git repository with the desired state: a local path, or an https, ssh or file URL.
+    #[arg(long, env = "ISTIO_ROLLOUT_REPO")]
+    pub repo: String,
+    /// Branch, tag or commit to read (default: the repository's HEAD).
+    #[arg(long = "ref", env = "ISTIO_ROLLOUT_REF")]
+    pub reference: Option<String>,
+    /// Directory inside the repository holding the Istio CR and the module release manifest.
+    #[arg(long, env = "ISTIO_ROLLOUT_PATH", default_value = ".")]
+    pub path: String,
+    /// Plan the uninstall of Istio when the directory holds no Istio CR.
+    #[arg(long)]
+    pub allow_uninstall: bool,
+    /// The Istio version sidecars must run, when git does not tell it (no proxyv2 image, module not in the table).
+    #[arg(long, value_name = "VERSION")]
+    pub istio_version: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    /// Saved live state (`istio-rollout snapshot` or the kubectl command in the README).
+    #[arg(long, value_name = "FILE", env = "ISTIO_ROLLOUT_LIVE_STATE")]
+    pub live_state: Option<PathBuf>,
+    /// Output format.
+    #[arg(
+        long,
+        short,
+        value_enum,
+        default_value = "text",
+        env = "ISTIO_ROLLOUT_OUTPUT"
+    )]
+    pub output: Format,
+    /// Colour in text output.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: Color,
+    /// Leave workloads out (`namespace/name` or `Kind/namespace/name`, `*` wildcards); repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Only plan workloads in this namespace; repeatable.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Vec<String>,
+}
