@@ -274,12 +274,20 @@ pub fn pod(p: &k8s_openapi::api::core::v1::Pod) -> Option<Pod> {
             .unwrap_or_default(),
         injected: all.is_some_and(|a| a.contains_key(STATUS_ANNOTATION)),
         restart_policy_never: spec.restart_policy.as_deref() == Some("Never"),
-        has_readiness_probe: spec
-            .containers
-            .iter()
-            .any(|c| c.name != PROXY_CONTAINER && c.readiness_probe.is_some()),
+        // In a gateway pod the proxy is the application; elsewhere it is only the sidecar.
+        has_readiness_probe: spec.containers.iter().any(|c| {
+            (c.name != PROXY_CONTAINER || is_gateway_pod(&p.metadata))
+                && c.readiness_probe.is_some()
+        }),
         proxy: pick_proxy(spec).map(|(c, native)| proxy(c, native)),
     })
+}
+
+fn is_gateway_pod(meta: &ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get("istio"))
+        .is_some_and(|v| v == "ingressgateway" || v == "egressgateway")
 }
 
 pub fn pdb(p: &PodDisruptionBudget) -> Pdb {

@@ -87,7 +87,6 @@ pub(super) fn entries(
         opts,
     };
     let mut groups: BTreeMap<ObjectKey, Group> = BTreeMap::new();
-    let mut with_sidecar: BTreeSet<ObjectKey> = BTreeSet::new();
     let gateway_key = ObjectKey::new(
         Kind::Deployment,
         super::gateway::GATEWAY_NAMESPACE,
@@ -96,13 +95,13 @@ pub(super) fn entries(
     for pod in &live.pods {
         let findings = check_pod(pod, targets);
         let (key, missing) = resolve(live, pod);
-        let relevant = key == gateway_key && !gateway.is_empty();
-        if pod.proxy.is_some() && (pod.injected || targets.uninstall) && !rules::is_gateway(pod) {
-            with_sidecar.insert(key.clone());
-        }
-        if findings.is_empty() && !relevant {
+        let gateway_pod = key == gateway_key && !gateway.is_empty();
+        let sidecar =
+            pod.proxy.is_some() && (pod.injected || targets.uninstall) && !rules::is_gateway(pod);
+        if !sidecar && !gateway_pod {
             continue;
         }
+        // Pods without findings stay in the group: a rollout in progress is judged by its newest pods.
         let g = groups.entry(key).or_default();
         g.missing = missing;
         g.pods.push((pod, findings));
@@ -122,19 +121,12 @@ pub(super) fn entries(
             ));
         }
     }
+    let total = groups.len();
     let planned: Vec<Entry> = groups
         .into_iter()
         .filter_map(|(key, group)| decide(&ctx, key, group))
         .collect();
-    let listed: BTreeSet<(String, String, String)> = planned
-        .iter()
-        .map(|e| (e.kind.clone(), e.namespace.clone(), e.name.clone()))
-        .collect();
-    let in_sync = with_sidecar
-        .iter()
-        .filter(|k| !listed.contains(&(k.kind.to_string(), k.namespace.clone(), k.name.clone())))
-        .count();
-    (planned, in_sync)
+    (planned.clone(), total - planned.len())
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -388,6 +380,11 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
         warnings.push("restartPolicy: Never: a pod can end up permanently broken when its sidecar restarts (istio/istio#49210)".into());
     }
 
+    let note = if action == Action::Restart && reasons == [Reason::IngressGatewayConfig] {
+        "rolling restart once the operator has applied the new gateway settings (the Istio CR change)".to_string()
+    } else {
+        note
+    };
     let mut template_annotations = BTreeMap::new();
     if action == Action::Restart {
         template_annotations.insert(
