@@ -136,15 +136,15 @@ pub fn redact(repo: &str) -> String {
     repo.to_string()
 }
 
+/// Errors while talking to a remote are transport failures (exit 3), except a ref the remote
+/// does not have, which is the input's fault.
 fn classify(e: git2::Error, raw: &str, shown: &str) -> Error {
     let msg = e.message().replace(raw, shown);
-    match e.class() {
-        git2::ErrorClass::Net
-        | git2::ErrorClass::Ssh
-        | git2::ErrorClass::Http
-        | git2::ErrorClass::Ssl => Error::GitTransport(format!("{shown}: {msg}")),
-        _ if e.code() == git2::ErrorCode::Auth => Error::GitTransport(format!("{shown}: {msg}")),
-        _ => Error::Git(format!("{shown}: {msg}")),
+    match e.code() {
+        git2::ErrorCode::NotFound | git2::ErrorCode::InvalidSpec => {
+            Error::Git(format!("{shown}: {msg}"))
+        }
+        _ => Error::GitTransport(format!("{shown}: {msg}")),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Builders for Kubernetes objects and desired states, shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod repo;
+
 use istio_rollout::desired::{self, Desired, File, Source};
 use istio_rollout::live::{LiveState, snapshot};
 use serde_json::{Value, json};
