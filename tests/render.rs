@@ -13,7 +13,10 @@ fn example_plan() -> Plan {
         .iter()
         .filter_map(|f| {
             let path = format!("{root}/gitops/istio/{f}");
-            std::fs::read(&path).ok().map(|contents| File { path: format!("examples/gitops/istio/{f}"), contents })
+            std::fs::read(&path).ok().map(|contents| File {
+                path: format!("examples/gitops/istio/{f}"),
+                contents,
+            })
         })
         .collect();
     let mut source = common::source();
@@ -65,13 +68,25 @@ fn markdown_stays_under_60_kib_on_a_large_cluster() {
         let rs = format!("{name}-1");
         objects.push(deployment(&ns, &name, 2));
         objects.push(replica_set(&ns, &rs, Some(&name), 1));
-        objects.push(pod(&ns, &format!("{rs}-a")).rs(&rs).version("1.29.3").build());
+        objects.push(
+            pod(&ns, &format!("{rs}-a"))
+                .rs(&rs)
+                .version("1.29.3")
+                .build(),
+        );
     }
     objects.extend(control_plane("1.30.2", "1.30.0"));
-    let p = plan(&desired(serde_json::json!({}), "1.30.2"), &live(objects), &Options::default());
+    let p = plan(
+        &desired(serde_json::json!({}), "1.30.2"),
+        &live(objects),
+        &Options::default(),
+    );
     assert_eq!(p.summary.restart, 3000);
     let md = rendered(&p, Format::Markdown, false);
     assert!(md.len() < 60 * 1024, "{} bytes", md.len());
-    assert!(md.contains("more restart entries"), "the rest is summarised");
+    assert!(
+        md.contains("more restart entries"),
+        "the rest is summarised"
+    );
     assert!(md.contains("| restart | 3000 |"));
 }

@@ -230,3 +230,64 @@ fn target_istio(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> Source {
+        Source {
+            repo: "r".into(),
+            reference: "HEAD".into(),
+            commit: "c".into(),
+            path: "d".into(),
+        }
+    }
+
+    const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata: {name: default, namespace: kyma-system}\nspec: {}\n";
+
+    fn files(version: &str) -> Vec<File> {
+        vec![
+            File {
+                path: "d/cr.yaml".into(),
+                contents: CR.into(),
+            },
+            File {
+                path: "d/ISTIO_MODULE_VERSION".into(),
+                contents: version.into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn ambiguous_table_rows_need_the_manifest_or_an_override() {
+        let err = parse(source(), &files("1.22.0"), &Options::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("more than one Istio 1.27 patch"),
+            "{err}"
+        );
+        let opts = Options {
+            istio_version_override: Some(Version::new(1, 27, 4)),
+            ..Default::default()
+        };
+        let d = parse(source(), &files("1.22.0"), &opts).unwrap();
+        assert_eq!(d.istio_version, Some(Version::new(1, 27, 4)));
+    }
+
+    #[test]
+    fn the_version_file_must_hold_a_version() {
+        let err = parse(source(), &files("one point thirty"), &Options::default()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("d/ISTIO_MODULE_VERSION: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_the_top_level_version_file_counts() {
+        let mut f = files("1.30.0");
+        f[1].path = "d/sub/ISTIO_MODULE_VERSION".into();
+        let err = parse(source(), &f, &Options::default()).unwrap_err();
+        assert!(err.to_string().contains("no module version"), "{err}");
+    }
+}
