@@ -56,13 +56,12 @@ pub fn check_versions(desired: &Desired, live: &LiveState) -> Result<()> {
     if let (Some(target), Some(running)) = (
         desired.module_version,
         live.manager.as_ref().and_then(|m| m.version),
-    ) {
-        if target < running {
-            return Err(Error::input(
-                &origin,
-                format!("module downgrade from {running} to {target} is not supported"),
-            ));
-        }
+    ) && target < running
+    {
+        return Err(Error::input(
+            &origin,
+            format!("module downgrade from {running} to {target} is not supported"),
+        ));
     }
     Ok(())
 }

@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 
 const T: &str = "1.30.2";
 
+/// Shapes a test pod.
+type Shape = Box<dyn Fn(PodB) -> PodB>;
+
 fn run_with(d: &istio_rollout::desired::Desired, mut objects: Vec<Value>, opts: &Options) -> Plan {
     objects.extend(control_plane(T, "1.30.0"));
     // The live CR equals git unless the test brings its own: only workloads are pending.
@@ -44,7 +47,7 @@ fn reasons_of(spec: Value, f: impl Fn(PodB) -> PodB) -> Vec<Reason> {
 
 #[test]
 fn istio_version_compares_versions_not_image_strings() {
-    let cases: Vec<(&str, Box<dyn Fn(PodB) -> PodB>, bool)> = vec![
+    let cases: Vec<(&str, Shape, bool)> = vec![
         ("old tag", Box::new(|p| p.version("1.29.3")), true),
         ("target tag", Box::new(|p| p.version(T)), false),
         (
@@ -105,7 +108,7 @@ fn digest_only_pin_of_the_release_image_is_in_sync() {
 fn prometheus_merge_follows_the_desired_setting_and_respects_opt_outs() {
     let on = json!({"config": {"telemetry": {"metrics": {"prometheusMerge": true}}}});
     let off = json!({"config": {"telemetry": {"metrics": {"prometheusMerge": false}}}});
-    let cases: Vec<(&str, Value, Box<dyn Fn(PodB) -> PodB>, bool)> = vec![
+    let cases: Vec<(&str, Value, Shape, bool)> = vec![
         (
             "on, annotations missing",
             on.clone(),

@@ -174,10 +174,10 @@ fn callbacks<'a>() -> RemoteCallbacks<'a> {
                 }
             }
         }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            if let Ok(token) = std::env::var(TOKEN_ENV) {
-                return Cred::userpass_plaintext(username.unwrap_or("x-access-token"), &token);
-            }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+            && let Ok(token) = std::env::var(TOKEN_ENV)
+        {
+            return Cred::userpass_plaintext(username.unwrap_or("x-access-token"), &token);
         }
         if allowed.contains(CredentialType::DEFAULT) {
             return Cred::default();
@@ -230,8 +230,10 @@ fn fetch(
         let mut remote = repo.remote_anonymous(url)?;
         remote.fetch(&specs, Some(&mut opts), None)
     };
-    if attempt(1).is_err() {
-        if let Err(e) = attempt(0) {
+    if attempt(1).is_err()
+        && let Err(e) = attempt(0)
+    {
+        {
             if specs[0] == wanted && !wanted.starts_with("refs/") {
                 // Not advertised and not fetchable by id: fetch branches and tags, then resolve.
                 let mut opts = FetchOptions::new();

@@ -197,12 +197,12 @@ fn target_istio(
     manifest_file: Option<&str>,
 ) -> Result<(Option<Version>, String)> {
     if let Some(o) = override_ {
-        if let (Some(p), Some(img)) = (proxy_version, proxy_image) {
-            if p != o {
-                return Err(Error::Usage(format!(
-                    "--istio-version {o} disagrees with the release manifest's proxyv2 image `{img}`"
-                )));
-            }
+        if let (Some(p), Some(img)) = (proxy_version, proxy_image)
+            && p != o
+        {
+            return Err(Error::Usage(format!(
+                "--istio-version {o} disagrees with the release manifest's proxyv2 image `{img}`"
+            )));
         }
         return Ok((Some(o), "--istio-version".into()));
     }

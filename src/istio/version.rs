@@ -136,7 +136,10 @@ pub enum TableEntry {
 
 /// Module version ranges (inclusive) and the Istio version their releases install.
 /// Source: the module's release notes, summarised in the project's domain notes.
-const MODULE_TABLE: &[((u64, u64, u64), (u64, u64, u64), TableEntry)] = {
+/// `(first, last, entry)`: module versions `first..=last` (as `(major, minor, patch)`) install `entry`.
+type TableRow = ((u64, u64, u64), (u64, u64, u64), TableEntry);
+
+const MODULE_TABLE: &[TableRow] = {
     use TableEntry::*;
     const fn v(a: u64, b: u64, c: u64) -> Version {
         Version::new(a, b, c)

@@ -217,10 +217,10 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
     let in_progress = matches!(rollout, Some(RolloutState::InProgress(_)));
     if let (true, Some(o)) = (in_progress, owner) {
         // Only the newest revision counts: older pods are being replaced anyway.
-        if let Some(newest) = newest_revision(ctx, &key, o, &pods) {
-            if !newest.is_empty() {
-                pods = newest;
-            }
+        if let Some(newest) = newest_revision(ctx, &key, o, &pods)
+            && !newest.is_empty()
+        {
+            pods = newest;
         }
     }
     pods.retain(|(_, f)| !f.is_empty());
@@ -370,10 +370,11 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
                 }
             }
         }
-        if !ctx.control_plane_ready && reasons.contains(&Reason::IstioVersion) {
-            if let Some(t) = ctx.targets.istio {
-                warnings.push(format!("waits until the control plane runs Istio {t}"));
-            }
+        if !ctx.control_plane_ready
+            && reasons.contains(&Reason::IstioVersion)
+            && let Some(t) = ctx.targets.istio
+        {
+            warnings.push(format!("waits until the control plane runs Istio {t}"));
         }
     }
     if action == Action::Manual && pods.iter().any(|(p, _)| p.restart_policy_never) {
