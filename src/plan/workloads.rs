@@ -126,7 +126,8 @@ pub(super) fn entries(
         .into_iter()
         .filter_map(|(key, group)| decide(&ctx, key, group))
         .collect();
-    (planned.clone(), total - planned.len())
+    let in_sync = total - planned.len();
+    (planned, in_sync)
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
