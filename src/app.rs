@@ -5,7 +5,7 @@ use crate::config::PlanConfig;
 use crate::desired::{self, Desired};
 use crate::error::{Error, ExitCode, Result};
 use crate::istio::version::check_step;
-use crate::live::{LiveState, snapshot};
+use crate::live::{LiveState, cluster, snapshot};
 use crate::plan::{self, Plan};
 use std::io::Write;
 
@@ -13,6 +13,10 @@ pub fn run(cli: Cli, stdout_is_terminal: bool, out: &mut dyn Write) -> Result<Ex
     match cli.command {
         Command::Crd => {
             write!(out, "{}", crate::istio::cr::crd_yaml()).map_err(io)?;
+            Ok(ExitCode::Clean)
+        }
+        Command::Snapshot(args) => {
+            runtime()?.block_on(crate::live::snapshot::write_from_cluster(&args, out))?;
             Ok(ExitCode::Clean)
         }
         Command::Plan(args) => {
@@ -37,7 +41,17 @@ pub fn compute(cfg: &PlanConfig) -> Result<Plan> {
     let d = &cfg.desired;
     let (source, files) = desired::git::read(&d.repo, d.reference.as_deref(), &d.path)?;
     let desired = desired::parse(source, &files, &d.options)?;
-    let live = snapshot::read(&cfg.live_state)?;
+    let live = match &cfg.live_state {
+        Some(path) => snapshot::read(path)?,
+        None => runtime()?.block_on(async {
+            let client = cluster::connect(
+                cfg.cluster.kubeconfig.as_deref(),
+                cfg.cluster.context.as_deref(),
+            )
+            .await?;
+            cluster::read(&client, &mut cluster::Stats::default()).await
+        })?,
+    };
     check_versions(&desired, &live)?;
     Ok(plan::plan(&desired, &live, &cfg.plan))
 }
@@ -64,4 +78,11 @@ pub fn check_versions(desired: &Desired, live: &LiveState) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failure(format!("async runtime: {e}")))
 }

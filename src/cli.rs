@@ -19,8 +19,20 @@ pub struct Cli {
 pub enum Command {
     /// Compute the restart plan and print it. Exit 0: nothing to do; 1: something is pending.
     Plan(PlanArgs),
+    /// Write the live state of the cluster in the `--live-state` format (multi-document YAML).
+    Snapshot(ClusterArgs),
     /// Print the Istio CustomResourceDefinition generated from this tool's types.
     Crd,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, else the in-cluster ServiceAccount).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -53,9 +65,12 @@ pub struct DesiredArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
-    /// Saved live state (`istio-rollout snapshot` or the kubectl command in the README).
-    #[arg(long, value_name = "FILE", env = "ISTIO_ROLLOUT_LIVE_STATE")]
+    /// Saved live state (`istio-rollout snapshot` or the kubectl command in the README); without
+    /// it the cluster is read.
+    #[arg(long, value_name = "FILE", env = "ISTIO_ROLLOUT_LIVE_STATE", conflicts_with_all = ["kubeconfig", "context"])]
     pub live_state: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Output format.
     #[arg(
         long,

@@ -17,7 +17,9 @@ pub struct DesiredConfig {
 #[derive(Clone, Debug)]
 pub struct PlanConfig {
     pub desired: DesiredConfig,
-    pub live_state: PathBuf,
+    /// A saved live state; `None`: read the cluster.
+    pub live_state: Option<PathBuf>,
+    pub cluster: crate::cli::ClusterArgs,
     pub output: Format,
     pub color: bool,
     pub plan: crate::plan::Options,
@@ -44,11 +46,6 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
             )));
         }
     }
-    let Some(live_state) = args.live_state else {
-        return Err(Error::Usage(
-            "--live-state FILE is required: reading a live cluster is not implemented yet".into(),
-        ));
-    };
     Ok(PlanConfig {
         desired: DesiredConfig {
             repo: d.repo,
@@ -59,7 +56,8 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
                 istio_version_override,
             },
         },
-        live_state,
+        live_state: args.live_state,
+        cluster: args.cluster,
         output: args.output,
         color: match args.color {
             Color::Always => true,

@@ -438,10 +438,28 @@ fn usage_errors_exit_2() {
             r.path().to_str().unwrap(),
             "--path",
             "istio",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
         ])
         .assert()
         .code(2);
-    assert!(stderr_of(&a).contains("--live-state FILE is required"));
+    assert!(
+        stderr_of(&a).contains("/nonexistent/kubeconfig: cannot read the kubeconfig"),
+        "{}",
+        stderr_of(&a)
+    );
+    bin()
+        .args([
+            "plan",
+            "--repo",
+            ".",
+            "--live-state",
+            EXAMPLE_LIVE,
+            "--context",
+            "x",
+        ])
+        .assert()
+        .code(2);
 }
 
 #[test]

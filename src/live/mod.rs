@@ -3,6 +3,7 @@
 //! Built from Kubernetes objects by [`convert`], either read from a saved file ([`snapshot`]) or
 //! from the API server. Pods keep only a few fields, so memory grows with the number of workloads
 //! far more than with the size of pod objects.
+pub mod cluster;
 pub mod convert;
 pub mod rollout;
 pub mod snapshot;

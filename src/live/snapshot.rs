@@ -73,3 +73,42 @@ fn add(b: &mut Builder, doc: Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `istio-rollout snapshot`: every object the planner reads, as multi-document YAML, written as
+/// it is listed (`managedFields` dropped). `plan --live-state` reads it back.
+pub async fn write_from_cluster(
+    args: &crate::cli::ClusterArgs,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    use super::cluster::{self, Object};
+    let client = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let io = |e: std::io::Error| Error::Failure(format!("writing the snapshot: {e}"));
+    writeln!(
+        out,
+        "# istio-rollout snapshot: the live state as `plan --live-state` reads it"
+    )
+    .map_err(io)?;
+    let mut write = |o: Object| -> Result<()> {
+        let v = match o {
+            Object::Istio(x) => serde_json::to_value(x),
+            Object::Pod(x) => serde_json::to_value(x),
+            Object::Deployment(x) => serde_json::to_value(x),
+            Object::StatefulSet(x) => serde_json::to_value(x),
+            Object::DaemonSet(x) => serde_json::to_value(x),
+            Object::ReplicaSet(x) => serde_json::to_value(x),
+            Object::ReplicationController(x) => serde_json::to_value(x),
+            Object::Job(x) => serde_json::to_value(x),
+            Object::CronJob(x) => serde_json::to_value(x),
+            Object::PodDisruptionBudget(x) => serde_json::to_value(x),
+            Object::ConfigMap(x) => serde_json::to_value(x),
+        };
+        let mut v = v.map_err(|e| Error::Failure(format!("snapshot: {e}")))?;
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        let doc =
+            serde_saphyr::to_string(&v).map_err(|e| Error::Failure(format!("snapshot: {e}")))?;
+        write!(out, "---\n{doc}").map_err(io)
+    };
+    cluster::visit(&client, &mut write, &mut cluster::Stats::default()).await
+}

@@ -1,0 +1,254 @@
+//! Reads the live state from a cluster (the only kube-rs reader): paged lists, each page reduced
+//! at once, so memory grows with the number of workloads rather than with the size of pods.
+
+use super::LiveState;
+use super::convert::Builder;
+use crate::error::{Error, Result};
+use crate::istio::Istio;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, ReplicationController};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, Resource};
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+/// Objects per list request.
+pub const PAGE_SIZE: u32 = 500;
+const RETRIES: u32 = 5;
+
+/// Connects like kubectl: `--kubeconfig`/`--context`, else `KUBECONFIG` or `~/.kube/config`,
+/// else the in-cluster ServiceAccount.
+pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client> {
+    let options = KubeConfigOptions {
+        context: context.map(String::from),
+        ..Default::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|e| {
+                Error::input(path.display(), format!("cannot read the kubeconfig: {e}"))
+            })?;
+            Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| Error::input(path.display(), e))?
+        }
+        None if context.is_some() => Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| Error::Usage(format!("--context: {e}")))?,
+        None => Config::infer().await.map_err(|e| {
+            Error::Failure(format!(
+                "no cluster configuration found (kubeconfig or in-cluster): {e}"
+            ))
+        })?,
+    };
+    Client::try_from(config).map_err(|e| Error::Failure(format!("cluster client: {e}")))
+}
+
+/// One object read from the cluster, as the snapshot writer and the live-state builder take it.
+pub enum Object {
+    Istio(Box<Istio>),
+    Pod(Box<Pod>),
+    Deployment(Box<Deployment>),
+    StatefulSet(Box<StatefulSet>),
+    DaemonSet(Box<DaemonSet>),
+    ReplicaSet(Box<ReplicaSet>),
+    ReplicationController(Box<ReplicationController>),
+    Job(Box<Job>),
+    CronJob(Box<CronJob>),
+    PodDisruptionBudget(Box<PodDisruptionBudget>),
+    ConfigMap(Box<ConfigMap>),
+}
+
+/// Counts what the reader asked of the API server.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub requests: u64,
+    pub retries: u64,
+    pub restarted_lists: u64,
+}
+
+/// Reads every object the planner needs and hands each to `sink` as it arrives.
+pub async fn visit(
+    client: &Client,
+    sink: &mut dyn FnMut(Object) -> Result<()>,
+    stats: &mut Stats,
+) -> Result<()> {
+    // The Istio CRD may be absent (no module installed): that is an empty list, not an error.
+    match list_all::<Istio>(client, "istios.operator.kyma-project.io", stats, &mut |o| {
+        sink(Object::Istio(Box::new(o)))
+    })
+    .await
+    {
+        Err(Error::Failure(m)) if m.contains("(404)") => {}
+        other => other?,
+    }
+    list_all::<Deployment>(client, "deployments.apps", stats, &mut |o| {
+        sink(Object::Deployment(Box::new(o)))
+    })
+    .await?;
+    list_all::<StatefulSet>(client, "statefulsets.apps", stats, &mut |o| {
+        sink(Object::StatefulSet(Box::new(o)))
+    })
+    .await?;
+    list_all::<DaemonSet>(client, "daemonsets.apps", stats, &mut |o| {
+        sink(Object::DaemonSet(Box::new(o)))
+    })
+    .await?;
+    list_all::<ReplicaSet>(client, "replicasets.apps", stats, &mut |o| {
+        sink(Object::ReplicaSet(Box::new(o)))
+    })
+    .await?;
+    list_all::<ReplicationController>(client, "replicationcontrollers", stats, &mut |o| {
+        sink(Object::ReplicationController(Box::new(o)))
+    })
+    .await?;
+    list_all::<Job>(client, "jobs.batch", stats, &mut |o| {
+        sink(Object::Job(Box::new(o)))
+    })
+    .await?;
+    list_all::<CronJob>(client, "cronjobs.batch", stats, &mut |o| {
+        sink(Object::CronJob(Box::new(o)))
+    })
+    .await?;
+    list_all::<PodDisruptionBudget>(client, "poddisruptionbudgets.policy", stats, &mut |o| {
+        sink(Object::PodDisruptionBudget(Box::new(o)))
+    })
+    .await?;
+    list_all::<Pod>(client, "pods", stats, &mut |o| {
+        sink(Object::Pod(Box::new(o)))
+    })
+    .await?;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), super::convert::ISTIO_NAMESPACE);
+    let cm = retry(stats, "get configmaps istio-system/istio", || {
+        cms.get_opt("istio")
+    })
+    .await?;
+    if let Some(cm) = cm {
+        sink(Object::ConfigMap(Box::new(cm)))?;
+    }
+    Ok(())
+}
+
+/// Reads the live state from the cluster.
+pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
+    let mut b = Builder::default();
+    let mut sink = |o: Object| -> Result<()> {
+        match o {
+            Object::Istio(i) => b.istio(*i),
+            Object::Pod(p) => b.pod(&p),
+            Object::Deployment(d) => b.deployment(&d),
+            Object::DaemonSet(d) => b.daemon_set(&d),
+            Object::StatefulSet(s) => b.owner(super::convert::stateful_set(&s)),
+            Object::ReplicaSet(r) => b.owner(super::convert::replica_set(&r)),
+            Object::ReplicationController(r) => b.owner(super::convert::replication_controller(&r)),
+            Object::Job(j) => b.owner(super::convert::job(&j)),
+            Object::CronJob(c) => b.owner(super::convert::cron_job(&c)),
+            Object::PodDisruptionBudget(p) => b.pdb(&p),
+            Object::ConfigMap(c) => b
+                .mesh_config(&c)
+                .map_err(|m| Error::Failure(format!("ConfigMap istio-system/istio: {m}")))?,
+        }
+        Ok(())
+    };
+    visit(client, &mut sink, stats).await?;
+    Ok(b.finish())
+}
+
+/// Lists every object of a kind cluster-wide, page by page. A continue token that expired (410)
+/// restarts the listing; objects already handed over are not handed over twice.
+async fn list_all<K>(
+    client: &Client,
+    resource: &str,
+    stats: &mut Stats,
+    each: &mut dyn FnMut(K) -> Result<()>,
+) -> Result<()>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(PAGE_SIZE);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let what = format!("list {resource} (all namespaces)");
+        let page = match retry(stats, &what, || api.list(&lp)).await {
+            Err(Error::Failure(m)) if m.contains("(410)") && token.is_some() => {
+                stats.restarted_lists += 1;
+                token = None;
+                continue;
+            }
+            other => other?,
+        };
+        for item in page.items {
+            // After a restarted listing, objects already handed over come again: skip them.
+            if let Some(uid) = &item.meta().uid
+                && !seen.insert(uid.clone())
+            {
+                continue;
+            }
+            each(item)?;
+        }
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Retries 429, 5xx and transport errors with exponential backoff; names the request in errors and
+/// the missing permission on a 403.
+pub async fn retry<T, F, Fut>(stats: &mut Stats, what: &str, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = kube::Result<T>>,
+{
+    let mut delay = Duration::from_millis(200);
+    for attempt in 0..=RETRIES {
+        stats.requests += 1;
+        match tokio::time::timeout(Duration::from_secs(60), call()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(kube::Error::Api(s))) if s.code == 429 || s.code >= 500 => {
+                if attempt == RETRIES {
+                    return Err(Error::Failure(format!(
+                        "{what}: {} ({}) after {RETRIES} retries",
+                        s.message, s.code
+                    )));
+                }
+            }
+            Ok(Err(kube::Error::Api(s))) if s.code == 403 => {
+                return Err(Error::Failure(format!(
+                    "{what}: forbidden (403): {}; grant this permission to the tool's ServiceAccount (see manifests/)",
+                    s.message
+                )));
+            }
+            Ok(Err(kube::Error::Api(s))) => {
+                return Err(Error::Failure(format!(
+                    "{what}: {} ({})",
+                    s.message, s.code
+                )));
+            }
+            Ok(Err(e)) if attempt == RETRIES => return Err(Error::Failure(format!("{what}: {e}"))),
+            Ok(Err(_)) => {}
+            Err(_) if attempt == RETRIES => {
+                return Err(Error::Failure(format!("{what}: timed out")));
+            }
+            Err(_) => {}
+        }
+        stats.retries += 1;
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+    unreachable!("the loop returns on its last attempt")
+}
