@@ -1,0 +1,152 @@
+//! The cluster reader against a real API server with the simulated Istio module: `plan` reads
+//! the cluster, and `snapshot` writes a file that plans the same.
+
+mod common;
+use assert_cmd::Command;
+use common::repo::TestRepo;
+use istio_rollout_testenv::{Cluster, wait};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
+
+fn plan_json(kubeconfig: &std::path::Path, repo: &TestRepo, extra: &[&str]) -> (i32, Value) {
+    let out = Command::cargo_bin("istio-rollout")
+        .unwrap()
+        .args([
+            "plan",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--path",
+            "istio",
+            "-o",
+            "json",
+        ])
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "stderr: {stderr}");
+    (
+        out.status.code().unwrap(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_reads_the_cluster_and_snapshot_round_trips() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let ns = cluster.namespace("read", true).await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let n = ns.name().to_string();
+
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "app", "image": "example/web:1"}]}}}
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &n)
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let bare: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "bare"},
+        "spec": {"containers": [{"name": "app", "image": "example/tool:1"}]}
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(client.clone(), &n)
+        .create(&PostParams::default(), &bare)
+        .await
+        .unwrap();
+    wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    // The operator upgraded the control plane; the sidecars still run the old proxy.
+    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
+    sim.wait_control_plane(Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let repo = TestRepo::new();
+    repo.commit(
+        &[
+            ("istio/cr.yaml", CR),
+            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
+        ],
+        &[],
+        "module 1.28.0",
+    );
+    let kubeconfig = cluster.kubeconfig_path();
+    let (code, plan) = plan_json(kubeconfig, &repo, &["--namespace", &n]);
+    assert_eq!(code, 1, "{plan:#}");
+    assert_eq!(plan["versions"]["live"]["istio"], "1.30.2");
+    assert_eq!(plan["control_plane"]["ready"], true);
+    let entries: Vec<(String, String, String)> = plan["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["namespace"] == n.as_str())
+        .map(|w| {
+            (
+                w["kind"].as_str().unwrap().into(),
+                w["name"].as_str().unwrap().into(),
+                w["action"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("Deployment".into(), "web".into(), "restart".into()),
+            ("Pod".into(), "bare".into(), "manual".into())
+        ]
+    );
+    let web = plan["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "web")
+        .unwrap();
+    assert_eq!(web["reasons"], json!(["istio-version"]));
+    assert_eq!(web["pods"].as_array().unwrap().len(), 2);
+
+    // A snapshot plans exactly like the cluster it was taken from.
+    let snap = Command::cargo_bin("istio-rollout")
+        .unwrap()
+        .args(["snapshot", "--kubeconfig", kubeconfig.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        snap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&snap.stderr)
+    );
+    let file = repo.path().join("live.yaml");
+    std::fs::write(&file, &snap.stdout).unwrap();
+    let from_file = Command::cargo_bin("istio-rollout")
+        .unwrap()
+        .args([
+            "plan",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--path",
+            "istio",
+            "-o",
+            "json",
+            "--namespace",
+            &n,
+        ])
+        .args(["--live-state", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let from_file: Value = serde_json::from_slice(&from_file.stdout).unwrap();
+    assert_eq!(from_file, plan);
+}
