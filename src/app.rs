@@ -15,6 +15,7 @@ pub fn run(cli: Cli, stdout_is_terminal: bool, out: &mut dyn Write) -> Result<Ex
             write!(out, "{}", crate::istio::cr::crd_yaml()).map_err(io)?;
             Ok(ExitCode::Clean)
         }
+        Command::Apply(args) => apply(args, stdout_is_terminal, out),
         Command::Snapshot(args) => {
             runtime()?.block_on(crate::live::snapshot::write_from_cluster(&args, out))?;
             Ok(ExitCode::Clean)
@@ -36,11 +37,72 @@ fn io(e: std::io::Error) -> Error {
     Error::Failure(format!("writing the output: {e}"))
 }
 
-/// Reads both states and plans. Everything is validated before anything could act on the plan.
-pub fn compute(cfg: &PlanConfig) -> Result<Plan> {
+fn read_desired(cfg: &PlanConfig) -> Result<Desired> {
     let d = &cfg.desired;
     let (source, files) = desired::git::read(&d.repo, d.reference.as_deref(), &d.path)?;
-    let desired = desired::parse(source, &files, &d.options)?;
+    desired::parse(source, &files, &d.options)
+}
+
+fn apply(
+    args: crate::cli::ApplyArgs,
+    stdout_is_terminal: bool,
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
+    if args.dry_run {
+        return run(
+            Cli {
+                command: Command::Plan(args.plan),
+            },
+            stdout_is_terminal,
+            out,
+        );
+    }
+    if args.plan.live_state.is_some() {
+        return Err(Error::Usage(
+            "--live-state: apply acts on a cluster; use it with `plan` or `apply --dry-run`".into(),
+        ));
+    }
+    crate::logging::init(args.log_format);
+    let opts = crate::apply::ApplyOptions {
+        apply_cr: !args.no_apply_cr,
+        max_concurrent: usize::from(args.max_concurrent),
+        workload_timeout: args.timeout,
+        overall_timeout: args.overall_timeout,
+        operator_timeout: args.operator_timeout,
+        pdb_timeout: args.pdb_timeout,
+        ..Default::default()
+    };
+    let strict = args.strict;
+    let cfg = crate::config::plan(args.plan, stdout_is_terminal)?;
+    let desired = read_desired(&cfg)?;
+    let report = runtime()?.block_on(async {
+        let client = cluster::connect(
+            cfg.cluster.kubeconfig.as_deref(),
+            cfg.cluster.context.as_deref(),
+        )
+        .await?;
+        let live = cluster::read(&client, &mut cluster::Stats::default()).await?;
+        check_versions(&desired, &live)?;
+        let plan = plan::plan(&desired, &live, &cfg.plan);
+        crate::apply::run(&client, &desired, plan, &cfg.plan, &opts).await
+    })?;
+    match cfg.output {
+        crate::render::Format::Json => report.render_json(out),
+        _ => report.render_text(out),
+    }
+    .map_err(io)?;
+    Ok(if report.failed() {
+        ExitCode::Failure
+    } else if strict && report.manual_remaining() {
+        ExitCode::ManualRemaining
+    } else {
+        ExitCode::Clean
+    })
+}
+
+/// Reads both states and plans. Everything is validated before anything could act on the plan.
+pub fn compute(cfg: &PlanConfig) -> Result<Plan> {
+    let desired = read_desired(cfg)?;
     let live = match &cfg.live_state {
         Some(path) => snapshot::read(path)?,
         None => runtime()?.block_on(async {

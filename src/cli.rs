@@ -19,6 +19,9 @@ pub struct Cli {
 pub enum Command {
     /// Compute the restart plan and print it. Exit 0: nothing to do; 1: something is pending.
     Plan(PlanArgs),
+    /// Apply the plan to the cluster: the CR, then restarts and evictions, each waited for.
+    /// Exit 0: done; 3: something failed; 4: `--strict` and manual entries remain.
+    Apply(ApplyArgs),
     /// Write the live state of the cluster in the `--live-state` format (multi-document YAML).
     Snapshot(ClusterArgs),
     /// Print the Istio CustomResourceDefinition generated from this tool's types.
@@ -89,4 +92,48 @@ pub struct PlanArgs {
     /// Only plan workloads in this namespace; repeatable.
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Only compute and print the plan (the same as `plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not apply the Istio CR (Argo CD or Flux owns it); still wait for the operator.
+    #[arg(long, env = "ISTIO_ROLLOUT_NO_APPLY_CR")]
+    pub no_apply_cr: bool,
+    /// Workloads rolling at the same time.
+    #[arg(long, default_value_t = 2, env = "ISTIO_ROLLOUT_MAX_CONCURRENT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent: u16,
+    /// Per-workload limit for its rollout or evictions (e.g. 10m, 90s).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Limit for the whole run.
+    #[arg(long, default_value = "60m", value_parser = humantime::parse_duration)]
+    pub overall_timeout: std::time::Duration,
+    /// Limit for the operator to catch up with the CR and module version.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub operator_timeout: std::time::Duration,
+    /// Limit for a PodDisruptionBudget that allows no disruption before a workload starts.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub pdb_timeout: std::time::Duration,
+    /// Exit 4 when manual or blocked entries remain after the run.
+    #[arg(long)]
+    pub strict: bool,
+    /// Logs on stderr: text, or JSON lines for a Job.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "ISTIO_ROLLOUT_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
 }

@@ -4,6 +4,7 @@
 //! Layout: `desired` (git) and `live` (snapshot or cluster) read inputs at the edges; `plan` is the
 //! pure decision; `render` turns a plan into text, markdown or JSON; `app` sequences them.
 pub mod app;
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod desired;
@@ -11,5 +12,6 @@ pub mod documents;
 pub mod error;
 pub mod istio;
 pub mod live;
+pub mod logging;
 pub mod plan;
 pub mod render;

@@ -1,0 +1,311 @@
+//! The writes and waits of `apply`, each one request shape against the API server.
+
+use super::FIELD_MANAGER;
+use crate::error::{Error, Result};
+use crate::istio::{Istio, Version};
+use crate::live::cluster::{Stats, retry};
+use crate::live::rollout::{RolloutState, rollout_state};
+use crate::live::{Kind, ObjectKey, Owner, convert};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, EvictParams, ListParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+fn stats() -> Stats {
+    Stats::default()
+}
+
+/// Server-side apply of the CR's git-owned fields under this tool's field manager.
+pub async fn apply_cr(client: &Client, istio: &Istio) -> Result<()> {
+    let ns = istio
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(crate::istio::cr::NAMESPACE);
+    let name = istio.metadata.name.as_deref().unwrap_or("default");
+    let mut metadata = json!({"name": name, "namespace": ns});
+    if let Some(l) = &istio.metadata.labels {
+        metadata["labels"] = json!(l);
+    }
+    if let Some(a) = &istio.metadata.annotations {
+        metadata["annotations"] = json!(a);
+    }
+    let body = json!({"apiVersion": crate::istio::cr::API_VERSION, "kind": crate::istio::cr::KIND,
+                      "metadata": metadata, "spec": istio.spec});
+    let api: Api<Istio> = Api::namespaced(client.clone(), ns);
+    let what = format!("apply istios.operator.kyma-project.io {ns}/{name}");
+    let (pp, patch) = (PatchParams::apply(FIELD_MANAGER), Patch::Apply(&body));
+    match retry(&mut stats(), &what, || api.patch(name, &pp, &patch)).await {
+        Err(Error::Failure(m)) if m.contains("(409)") => Err(Error::Failure(format!(
+            "{m}; another field manager owns these fields: let it apply the CR and run with --no-apply-cr"
+        ))),
+        other => other.map(|_| ()),
+    }
+}
+
+fn resource(kind: &Kind) -> Result<ApiResource> {
+    Ok(match kind {
+        Kind::Deployment => ApiResource::erase::<Deployment>(&()),
+        Kind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
+        Kind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
+        Kind::ReplicaSet => ApiResource::erase::<ReplicaSet>(&()),
+        Kind::ReplicationController => ApiResource::erase::<ReplicationController>(&()),
+        other => {
+            return Err(Error::Failure(format!(
+                "{other} is not a kind this tool restarts"
+            )));
+        }
+    })
+}
+
+/// Reads a workload and reduces it like the live-state reader does.
+pub async fn get_owner(client: &Client, key: &ObjectKey) -> Result<Owner> {
+    let what = format!("get {key}");
+    let (ns, n) = (key.namespace.as_str(), key.name.as_str());
+    let (deployments, stateful_sets, daemon_sets) = (
+        Api::<Deployment>::namespaced(client.clone(), ns),
+        Api::<StatefulSet>::namespaced(client.clone(), ns),
+        Api::<DaemonSet>::namespaced(client.clone(), ns),
+    );
+    Ok(match key.kind {
+        Kind::Deployment => {
+            convert::deployment(&retry(&mut stats(), &what, || deployments.get(n)).await?)
+        }
+        Kind::StatefulSet => {
+            convert::stateful_set(&retry(&mut stats(), &what, || stateful_sets.get(n)).await?)
+        }
+        Kind::DaemonSet => {
+            convert::daemon_set(&retry(&mut stats(), &what, || daemon_sets.get(n)).await?)
+        }
+        _ => {
+            return Err(Error::Failure(format!(
+                "{key}: not a kind with a rolling restart"
+            )));
+        }
+    })
+}
+
+/// Patches this tool's pod-template annotations (server-side apply, own field manager).
+pub async fn patch_template(
+    client: &Client,
+    key: &ObjectKey,
+    annotations: &BTreeMap<String, String>,
+) -> Result<()> {
+    let ar = resource(&key.kind)?;
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, &ar);
+    let body = json!({
+        "apiVersion": ar.api_version, "kind": ar.kind,
+        "metadata": {"name": key.name, "namespace": key.namespace},
+        "spec": {"template": {"metadata": {"annotations": annotations}}}
+    });
+    let what = format!("patch {key} (pod template annotations)");
+    let (pp, patch) = (PatchParams::apply(FIELD_MANAGER), Patch::Apply(&body));
+    retry(&mut stats(), &what, || api.patch(&key.name, &pp, &patch)).await?;
+    Ok(())
+}
+
+/// Waits until the workload's rollout completes by kubectl's rules; fails on a progress deadline.
+pub async fn wait_rollout(client: &Client, key: &ObjectKey, poll: Duration) -> Result<()> {
+    loop {
+        let owner = get_owner(client, key).await?;
+        match rollout_state(&owner.spec) {
+            RolloutState::Complete | RolloutState::NotApplicable => return Ok(()),
+            RolloutState::Failed(why) => {
+                return Err(Error::Failure(format!("{key}: rollout failed: {why}")));
+            }
+            RolloutState::InProgress(_) => tokio::time::sleep(poll).await,
+        }
+    }
+}
+
+/// Waits (bounded) while a PodDisruptionBudget covering one of `pods` allows no disruption.
+pub async fn wait_pdbs(
+    client: &Client,
+    namespace: &str,
+    pods: &[String],
+    timeout: Duration,
+    poll: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), namespace);
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let lp = ListParams::default();
+    loop {
+        let list = retry(
+            &mut stats(),
+            &format!("list poddisruptionbudgets in {namespace}"),
+            || pdbs.list(&lp),
+        )
+        .await?;
+        let blocking: Vec<_> = list
+            .items
+            .iter()
+            .map(convert::pdb)
+            .filter(|p| p.disruptions_allowed == 0)
+            .collect();
+        if blocking.is_empty() {
+            return Ok(());
+        }
+        let mut blocked_by = None;
+        for name in pods {
+            let what = format!("get pod {namespace}/{name}");
+            if let Some(p) = retry(&mut stats(), &what, || pod_api.get_opt(name))
+                .await?
+                .as_ref()
+                .and_then(convert::pod)
+                && let Some(b) = blocking.iter().find(|b| b.covers(&p))
+            {
+                blocked_by = Some(format!("{namespace}/{}", b.name));
+                break;
+            }
+        }
+        let Some(pdb) = blocked_by else { return Ok(()) };
+        if Instant::now() >= deadline {
+            return Err(Error::Failure(format!(
+                "PodDisruptionBudget {pdb} allowed no disruption for {timeout:?}: not started"
+            )));
+        }
+        tracing::info!(pdb = %pdb, "waiting for a PodDisruptionBudget to allow a disruption");
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Evicts one pod through the Eviction API, retrying while a PodDisruptionBudget blocks it (429).
+/// Returns the evicted pod's uid, or `None` when the pod is already gone.
+pub async fn evict(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    timeout: Duration,
+    poll: Duration,
+) -> Result<Option<String>> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + timeout;
+    let mut delay = poll;
+    let Some(current) = retry(&mut stats(), &format!("get pod {namespace}/{pod}"), || {
+        api.get_opt(pod)
+    })
+    .await?
+    else {
+        return Ok(None);
+    };
+    let uid = current.metadata.uid.clone();
+    loop {
+        match api.evict(pod, &EvictParams::default()).await {
+            Ok(_) => return Ok(uid),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 429 || s.code >= 500 => {
+                if Instant::now() + delay > deadline {
+                    return Err(Error::Failure(format!(
+                        "evict pod {namespace}/{pod}: still refused after {timeout:?}: {}",
+                        s.message
+                    )));
+                }
+                tracing::info!(pod = %pod, reason = %s.message, "eviction refused; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                return Err(Error::Failure(format!(
+                    "evict pod {namespace}/{pod}: forbidden (403): {}; grant `create` on `pods/eviction`",
+                    s.message
+                )));
+            }
+            Err(e) => return Err(Error::Failure(format!("evict pod {namespace}/{pod}: {e}"))),
+        }
+    }
+}
+
+/// Waits until the evicted pod is gone (or replaced under the same name) and the owner is back
+/// to full readiness.
+pub async fn wait_replaced(
+    client: &Client,
+    owner: &ObjectKey,
+    namespace: &str,
+    pod: &str,
+    old_uid: Option<&str>,
+    poll: Duration,
+) -> Result<()> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    loop {
+        let p = retry(&mut stats(), &format!("get pod {namespace}/{pod}"), || {
+            pods.get_opt(pod)
+        })
+        .await?;
+        let replaced = match &p {
+            None => true,
+            Some(p) => p.metadata.uid.as_deref() != old_uid,
+        };
+        if replaced && owner_ready(client, owner).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+async fn owner_ready(client: &Client, key: &ObjectKey) -> Result<bool> {
+    let ar = resource(&key.kind)?;
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, &ar);
+    let o = retry(&mut stats(), &format!("get {key}"), || api.get(&key.name)).await?;
+    let n = |p: &str| o.data.pointer(p).and_then(|v| v.as_i64()).unwrap_or(0);
+    Ok(match key.kind {
+        Kind::DaemonSet => n("/status/numberAvailable") >= n("/status/desiredNumberScheduled"),
+        _ => {
+            let want = o
+                .data
+                .pointer("/spec/replicas")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(1);
+            n("/status/readyReplicas") >= want
+        }
+    })
+}
+
+/// Records a Kubernetes Event on the workload. Failing to record is logged, not fatal.
+pub async fn event(
+    client: &Client,
+    key: &ObjectKey,
+    reason: &str,
+    note: &str,
+    target: Option<Version>,
+) {
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: None,
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let api_version = match key.kind {
+        Kind::ReplicationController => "v1".to_string(),
+        _ => "apps/v1".to_string(),
+    };
+    let reference = ObjectReference {
+        api_version: Some(api_version),
+        kind: Some(key.kind.to_string()),
+        namespace: Some(key.namespace.clone()),
+        name: Some(key.name.clone()),
+        ..Default::default()
+    };
+    let note = match target {
+        Some(t) => format!("{note} (target Istio {t})"),
+        None => note.to_string(),
+    };
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&ev, &reference).await {
+        tracing::warn!(workload = %key, error = %e, "could not record an Event");
+    }
+}

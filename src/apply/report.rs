@@ -1,0 +1,169 @@
+//! What `apply` did, per workload, and how to show it.
+
+use crate::desired::Source;
+use crate::plan::{Action, Entry, Plan, Summary};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Result {
+    Restarted,
+    Evicted,
+    /// A rollout under way was waited for.
+    Waited,
+    /// The template already carried the same `restarted-for` and its rollout had completed.
+    AlreadyDone,
+    Failed,
+    TimedOut,
+    Manual,
+    Blocked,
+    Skipped,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub action: Action,
+    pub result: Result,
+    pub message: String,
+    pub seconds: f64,
+}
+
+impl Outcome {
+    pub fn new(e: &Entry, result: Result, message: String, seconds: f64) -> Self {
+        Outcome {
+            kind: e.kind.clone(),
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
+            action: e.action,
+            result,
+            message,
+            seconds,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        matches!(self.result, Result::Failed | Result::TimedOut)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub format_version: u32,
+    pub source: Source,
+    pub cr: String,
+    /// What waiting for the operator gave, when it was needed.
+    pub operator: Option<String>,
+    pub workloads: Vec<Outcome>,
+    /// Run-wide failures (the overall timeout).
+    pub failures: Vec<String>,
+    /// The plan's summary after the run: what is still pending.
+    pub remaining: Option<Summary>,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn new(plan: &Plan) -> Self {
+        Report {
+            format_version: crate::plan::FORMAT_VERSION,
+            source: plan.source.clone(),
+            cr: String::new(),
+            operator: None,
+            workloads: Vec::new(),
+            failures: Vec::new(),
+            remaining: None,
+            seconds: 0.0,
+        }
+    }
+
+    pub fn record(&mut self, o: Outcome) {
+        match self.outcome_mut(&(o.kind.clone(), o.namespace.clone(), o.name.clone())) {
+            Some(existing) => *existing = o,
+            None => self.workloads.push(o),
+        }
+    }
+
+    pub fn outcome_mut(&mut self, key: &(String, String, String)) -> Option<&mut Outcome> {
+        self.workloads
+            .iter_mut()
+            .find(|o| (&o.kind, &o.namespace, &o.name) == (&key.0, &key.1, &key.2))
+    }
+
+    pub fn failed(&self) -> bool {
+        !self.failures.is_empty() || self.workloads.iter().any(Outcome::failed)
+    }
+
+    pub fn manual_remaining(&self) -> bool {
+        self.remaining
+            .as_ref()
+            .is_some_and(|s| s.manual + s.blocked > 0)
+    }
+
+    pub fn count(&self, r: Result) -> usize {
+        self.workloads.iter().filter(|o| o.result == r).count()
+    }
+
+    pub fn render_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        writeln!(out, "istio-rollout apply")?;
+        writeln!(
+            out,
+            "  desired: {}@{} commit {}",
+            self.source.repo,
+            self.source.reference,
+            crate::render::short_commit(&self.source.commit)
+        )?;
+        writeln!(out, "  Istio CR: {}", self.cr)?;
+        if let Some(op) = &self.operator {
+            writeln!(out, "  operator: {op}")?;
+        }
+        writeln!(out)?;
+        for o in &self.workloads {
+            let result = serde_json::to_value(o.result)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{result:>12} {} {}/{} ({:.1}s): {}",
+                o.kind, o.namespace, o.name, o.seconds, o.message
+            )?;
+        }
+        for f in &self.failures {
+            writeln!(out, "failure: {f}")?;
+        }
+        let s = |r| self.count(r);
+        write!(
+            out,
+            "\nApply: {} restarted, {} evicted, {} waited for, {} already done, {} failed, {} timed out, {} manual, {} blocked, {} skipped in {:.1}s.",
+            s(Result::Restarted),
+            s(Result::Evicted),
+            s(Result::Waited),
+            s(Result::AlreadyDone),
+            s(Result::Failed),
+            s(Result::TimedOut),
+            s(Result::Manual),
+            s(Result::Blocked),
+            s(Result::Skipped),
+            self.seconds
+        )?;
+        if let Some(r) = &self.remaining {
+            write!(
+                out,
+                " Still pending: {}.",
+                if r.pending {
+                    "yes (plan again to see what)"
+                } else {
+                    "nothing"
+                }
+            )?;
+        }
+        writeln!(out)
+    }
+
+    pub fn render_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+}

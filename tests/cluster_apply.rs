@@ -1,0 +1,199 @@
+//! `apply` against a real API server with the simulated Istio module: restarts really replace
+//! old sidecars, evictions go one pod at a time, and planning again afterwards is empty.
+
+mod common;
+use assert_cmd::Command;
+use common::repo::TestRepo;
+use istio_rollout_testenv::{Cluster, wait};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
+
+fn run(
+    kubeconfig: &std::path::Path,
+    repo: &TestRepo,
+    command: &str,
+    extra: &[&str],
+) -> (i32, Value, String) {
+    let out = Command::cargo_bin("istio-rollout")
+        .unwrap()
+        .args([
+            command,
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--path",
+            "istio",
+            "-o",
+            "json",
+        ])
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap(), json, stderr)
+}
+
+async fn proxy_images(client: &kube::Client, ns: &str, label: &str) -> Vec<String> {
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(label))
+        .await
+        .unwrap();
+    pods.items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .flat_map(|p| {
+            let spec = p.spec.as_ref().unwrap();
+            spec.containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+                .filter(|c| c.name == "istio-proxy")
+                .filter_map(|c| c.image.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_restarts_and_evicts_then_plan_is_empty() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let ns = cluster.namespace("apply", true).await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let n = ns.name().to_string();
+
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "app", "image": "example/web:1"}]}}}
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &n)
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                 "updateStrategy": {"type": "OnDelete"},
+                 "template": {"metadata": {"labels": {"app": "db"}},
+                              "spec": {"containers": [{"name": "app", "image": "example/db:1"}]}}}
+    }))
+    .unwrap();
+    Api::<StatefulSet>::namespaced(client.clone(), &n)
+        .create(&PostParams::default(), &sts)
+        .await
+        .unwrap();
+    wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
+        .await
+        .unwrap();
+    wait::until("db ready", Duration::from_secs(60), || {
+        let api = Api::<StatefulSet>::namespaced(client.clone(), &n);
+        async move {
+            let s = api.get("db").await?;
+            Ok((s.status.and_then(|s| s.ready_replicas).unwrap_or(0) >= 2).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        proxy_images(&client, &n, "app=web")
+            .await
+            .iter()
+            .all(|i| i.contains(":1.29.3"))
+    );
+
+    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
+    sim.wait_control_plane(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let repo = TestRepo::new();
+    repo.commit(
+        &[
+            ("istio/cr.yaml", CR),
+            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
+        ],
+        &[],
+        "module 1.28.0",
+    );
+    let kc = cluster.kubeconfig_path();
+
+    let (code, before, _) = run(kc, &repo, "plan", &["--namespace", &n]);
+    assert_eq!(code, 1);
+    let actions: Vec<(&str, &str)> = before["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, vec![("web", "restart"), ("db", "evict")]);
+
+    let (code, report, stderr) = run(kc, &repo, "apply", &["--namespace", &n, "--timeout", "2m"]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let results: Vec<(&str, &str)> = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![("web", "restarted"), ("db", "evicted")],
+        "{report:#}"
+    );
+    assert_eq!(report["remaining"]["pending"], false, "{report:#}");
+
+    // The restarted and evicted pods really carry the new sidecar.
+    for label in ["app=web", "app=db"] {
+        let images = proxy_images(&client, &n, label).await;
+        assert_eq!(images.len(), 2, "{label}: {images:?}");
+        assert!(
+            images.iter().all(|i| i.contains(":1.30.2")),
+            "{label}: {images:?}"
+        );
+    }
+    let d = Api::<Deployment>::namespaced(client.clone(), &n)
+        .get("web")
+        .await
+        .unwrap();
+    let annotations = d
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap();
+    assert_eq!(
+        annotations["istio-rollout/restarted-for"],
+        "istio-version=1.30.2"
+    );
+    assert!(!annotations.contains_key("kubectl.kubernetes.io/restartedAt"));
+
+    // Level-triggered: planning again is empty, and applying again changes nothing.
+    let (code, after, _) = run(kc, &repo, "plan", &["--namespace", &n]);
+    assert_eq!(code, 0, "{after:#}");
+    let generation = Api::<Deployment>::namespaced(client.clone(), &n)
+        .get("web")
+        .await
+        .unwrap()
+        .metadata
+        .generation;
+    let (code, again, _) = run(kc, &repo, "apply", &["--namespace", &n]);
+    assert_eq!(code, 0);
+    assert_eq!(again["workloads"], json!([]));
+    let generation_after = Api::<Deployment>::namespaced(client.clone(), &n)
+        .get("web")
+        .await
+        .unwrap()
+        .metadata
+        .generation;
+    assert_eq!(generation, generation_after, "nothing restarted twice");
+}
