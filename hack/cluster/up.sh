@@ -175,7 +175,8 @@ write_kubeconfig "$STATE_DIR/scheduler.kubeconfig" scheduler
 launch() {
 	local name=$1
 	shift
-	setsid "$@" </dev/null >"$STATE_DIR/logs/$name.log" 2>&1 &
+	# 8>&-: the lock on the state dir must not be inherited by the long-running processes.
+	setsid "$@" </dev/null >"$STATE_DIR/logs/$name.log" 2>&1 8>&- &
 	echo $! >"$STATE_DIR/pids/$name.pid"
 }
 # wait_for WHAT TIMEOUT_SECONDS COMMAND...: polls COMMAND until it succeeds.

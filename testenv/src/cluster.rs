@@ -87,11 +87,16 @@ impl Cluster {
         &self.kubeconfig_path
     }
 
-    /// The admin's client config (`system:masters`).
+    /// The admin's client config (`system:masters`). kube's default retry layer is off: it
+    /// retries HTTP 429 up to 15 times with backoff, which turns an eviction that a
+    /// PodDisruptionBudget blocks into minutes of waiting instead of the 429 a test looks for.
     pub async fn config(&self) -> Result<Config> {
-        Config::from_custom_kubeconfig(self.kubeconfig.clone(), &KubeConfigOptions::default())
-            .await
-            .context("building a client config from the test kubeconfig")
+        let mut config =
+            Config::from_custom_kubeconfig(self.kubeconfig.clone(), &KubeConfigOptions::default())
+                .await
+                .context("building a client config from the test kubeconfig")?;
+        config.default_retry = false;
+        Ok(config)
     }
 
     /// An admin client. Make one per test: a client belongs to the tokio runtime it was made on.
