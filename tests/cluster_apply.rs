@@ -123,7 +123,21 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
         &[],
         "module 1.28.0",
     );
-    let kc = cluster.kubeconfig_path();
+    // The tool runs as the ServiceAccount bound by manifests/base, with exactly that ClusterRole.
+    common::cluster::apply_dir(
+        &client,
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/base"),
+    )
+    .await;
+    let kc_file = common::cluster::kubeconfig_as(
+        cluster.kubeconfig_path(),
+        &client,
+        "istio-rollout",
+        "istio-rollout",
+        repo.path(),
+    )
+    .await;
+    let kc = kc_file.as_path();
 
     let (code, before, _) = run(kc, &repo, "plan", &["--namespace", &n]);
     assert_eq!(code, 1);
@@ -196,4 +210,51 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
         .metadata
         .generation;
     assert_eq!(generation, generation_after, "nothing restarted twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_permission_is_named() {
+    let cluster = Cluster::shared();
+    let client = cluster.client().await.unwrap();
+    let ns = cluster.namespace("rbac", false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A ServiceAccount with no permissions at all.
+    let kc = common::cluster::kubeconfig_as(
+        cluster.kubeconfig_path(),
+        &client,
+        ns.name(),
+        "nobody",
+        dir.path(),
+    )
+    .await;
+    let repo = TestRepo::new();
+    repo.commit(
+        &[
+            ("istio/cr.yaml", CR),
+            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
+        ],
+        &[],
+        "x",
+    );
+    let out = Command::cargo_bin("istio-rollout")
+        .unwrap()
+        .args([
+            "plan",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--path",
+            "istio",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("list istios.operator.kyma-project.io (all namespaces): forbidden (403)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("grant this permission"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }

@@ -1,6 +1,7 @@
 //! Builders for Kubernetes objects and desired states, shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod repo;
 
 use istio_rollout::desired::{self, Desired, File, Source};

@@ -1,0 +1,87 @@
+//! Cluster helpers for the tests that run against the real control plane.
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::config::Kubeconfig;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Server-side applies every object of the YAML files in `dir` (not the kustomization).
+pub async fn apply_dir(client: &kube::Client, dir: &Path) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files.iter().filter(|f| {
+        f.extension().is_some_and(|e| e == "yaml") && !f.ends_with("kustomization.yaml")
+    }) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for doc in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
+            let api_version = doc["apiVersion"].as_str().unwrap();
+            let kind = doc["kind"].as_str().unwrap();
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            let plural = format!("{}s", kind.to_lowercase());
+            let ar = ApiResource {
+                group: group.into(),
+                version: version.into(),
+                api_version: api_version.into(),
+                kind: kind.into(),
+                plural,
+            };
+            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+            let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                None => Api::all_with(client.clone(), &ar),
+            };
+            api.patch(
+                &name,
+                &PatchParams::apply("istio-rollout-tests").force(),
+                &Patch::Apply(&doc),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("applying {kind} {name} from {}: {e}", file.display()));
+        }
+    }
+}
+
+/// A kubeconfig file that authenticates as ServiceAccount `namespace/name` with a fresh token.
+pub async fn kubeconfig_as(
+    admin_kubeconfig: &Path,
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    dir: &Path,
+) -> PathBuf {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    if sas.get_opt(name).await.unwrap().is_none() {
+        let sa: ServiceAccount =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        sas.create(&PostParams::default(), &sa).await.unwrap();
+    }
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let token = sas
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let kc = Kubeconfig::read_from(admin_kubeconfig).unwrap();
+    let mut v = serde_json::to_value(&kc).unwrap();
+    let user = format!("{namespace}-{name}");
+    v["users"] = serde_json::json!([{"name": user, "user": {"token": token}}]);
+    for ctx in v["contexts"].as_array_mut().unwrap() {
+        ctx["context"]["user"] = Value::String(user.clone());
+    }
+    let path = dir.join(format!("kubeconfig-{namespace}-{name}.json"));
+    std::fs::write(&path, v.to_string()).unwrap();
+    path
+}
