@@ -24,3 +24,28 @@ lint:
 # Regenerate the Istio CRD from the Rust types (CI checks it is current).
 crd:
     cargo run -q -- crd > manifests/crd/istios.operator.kyma-project.io.yaml
+
+# Build the pinned control-plane binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok) once into ~/.cache/istio-rollout; `--rebuild` forces it.
+cluster-build *ARGS:
+    bash hack/cluster/build.sh {{ARGS}}
+
+# Start the throwaway test cluster (real control plane, 3 kwok Nodes, simulated Istio); the last line is KUBECONFIG=<path>.
+cluster-up *ARGS:
+    bash hack/cluster/up.sh {{ARGS}}
+
+# Stop the test cluster and remove its state dir.
+cluster-down:
+    bash hack/cluster/down.sh
+
+# Run the testenv smoke tests on a fresh cluster, then stop it (also when the tests fail).
+cluster-test:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # A state dir of its own: never touches a cluster started with `just cluster-up`.
+    export ISTIO_ROLLOUT_CLUSTER_DIR=/tmp/istio-rollout-cluster-test-$$
+    bash hack/cluster/build.sh
+    cargo build --locked -q -p istio-rollout-testenv --bin sim-istio
+    export ISTIO_ROLLOUT_SIM_ISTIO=target/debug/sim-istio
+    trap 'bash hack/cluster/down.sh; rm -f "$ISTIO_ROLLOUT_CLUSTER_DIR.lock"' EXIT
+    kubeconfig=$(bash hack/cluster/up.sh | tail -n 1)
+    ISTIO_ROLLOUT_TEST_KUBECONFIG=${kubeconfig#KUBECONFIG=} cargo test --locked -p istio-rollout-testenv

@@ -65,7 +65,7 @@ missing=$(missing_components)
 if [[ -n $missing ]]; then
 	die "control-plane binaries are not built:
 $missing
-build them first (10-25 min cold, cached afterwards): just cluster-build   (or: bash hack/cluster/build.sh)"
+build them first (about 8 min on 2 cores, once; cached afterwards): just cluster-build   (or: bash hack/cluster/build.sh)"
 fi
 
 crd_file=${ISTIO_ROLLOUT_CRD:-$repo_dir/manifests/crd/istios.operator.kyma-project.io.yaml}
@@ -291,7 +291,8 @@ if $istio; then
 	cp "$sim" "$STATE_DIR/sim-istio"
 	log "applying the Istio CRD $crd_file"
 	k apply --server-side -f "$crd_file" >/dev/null
-	k wait --for=condition=Established crd/istios.operator.kyma-project.io --timeout=30s >/dev/null
+	# Right after the apply the CRD may have no status yet, and kubectl wait then errors at once.
+	wait_for "Istio CRD established" 30 k wait --for=condition=Established crd/istios.operator.kyma-project.io --timeout=2s
 	launch sim-injector "$STATE_DIR/sim-istio" injector --kubeconfig "$kubeconfig" \
 		--listen "127.0.0.1:$injector_port" --tls-cert "$pki/injector.crt" --tls-key "$pki/injector.key"
 	wait_for sim-injector 30 https_ok sim-injector "https://127.0.0.1:$injector_port/healthz"
@@ -305,6 +306,11 @@ fi
 
 touch "$STATE_DIR/ready"
 trap - EXIT
-log "cluster up in $((SECONDS - start)) s; state in $STATE_DIR; stop it with: just cluster-down (hack/cluster/down.sh)"
+if [[ -n ${ISTIO_ROLLOUT_CLUSTER_DIR:-} ]]; then
+	stop_hint="ISTIO_ROLLOUT_CLUSTER_DIR=$STATE_DIR hack/cluster/down.sh"
+else
+	stop_hint="just cluster-down (hack/cluster/down.sh)"
+fi
+log "cluster up in $((SECONDS - start)) s; state in $STATE_DIR; stop it with: $stop_hint"
 log "use it: export KUBECONFIG=$kubeconfig; $kubectl get nodes"
 echo "KUBECONFIG=$kubeconfig"
