@@ -40,16 +40,16 @@ build_module() {
 	mkdir -p "$work/out"
 	log "building $name (this takes a while on a cold cache) ..."
 	(cd "$work" && go build -p "$jobs" -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$work/out/" "$@")
+	rm -rf "$out.tmp"
+	mkdir -p "$(dirname "$out")"
+	mv "$work/out" "$out.tmp"
+	rm -rf "$out"
+	mv "$out.tmp" "$out"
 	if ! cmp -s "$wrapper/go.sum" "$work/go.sum" 2>/dev/null; then
 		log "note: $name resolved checksums not in $wrapper/go.sum (copy $work/go.sum there to pin them)"
 	else
 		rm -rf "$work"
 	fi
-	rm -rf "$out.tmp"
-	mkdir -p "$(dirname "$out")"
-	mv "$work/out" "$out.tmp" 2>/dev/null || cp -r "$work/out" "$out.tmp"
-	rm -rf "$out"
-	mv "$out.tmp" "$out"
 }
 
 k8s_complete() { local b; for b in "${K8S_BINARIES[@]}"; do [[ -x $K8S_BIN_DIR/$b ]] || return 1; done; }
