@@ -73,6 +73,18 @@ if $istio && [[ ! -f $crd_file ]]; then
 	die "the Istio CRD $crd_file does not exist (the main crate generates it; ISTIO_ROLLOUT_CRD=<file> overrides)"
 fi
 
+# The simulated Istio binary is resolved (built) before anything starts, so a missing one fails fast.
+if $istio; then
+	sim=${ISTIO_ROLLOUT_SIM_ISTIO:-}
+	if [[ -z $sim ]]; then
+		log "building sim-istio (cargo)"
+		(cd "$repo_dir" && cargo build --quiet -p istio-rollout-testenv --bin sim-istio)
+		sim=${CARGO_TARGET_DIR:-$repo_dir/target}/debug/sim-istio
+	fi
+	[[ -x $sim ]] || die "sim-istio binary not found at $sim"
+	sim=$(realpath "$sim")
+fi
+
 start=$SECONDS
 rm -rf "${STATE_DIR:?}"/*
 rm -f "$STATE_DIR/ready"
@@ -280,13 +292,6 @@ wait_for "Nodes Ready" 60 k wait --for=condition=Ready node --all --timeout=2s
 wait_for "ServiceAccount default/default" 60 k -n default get serviceaccount default
 
 if $istio; then
-	sim=${ISTIO_ROLLOUT_SIM_ISTIO:-}
-	if [[ -z $sim ]]; then
-		log "building sim-istio (cargo)"
-		(cd "$repo_dir" && cargo build --quiet -p istio-rollout-testenv --bin sim-istio)
-		sim=${CARGO_TARGET_DIR:-$repo_dir/target}/debug/sim-istio
-	fi
-	[[ -x $sim ]] || die "sim-istio binary not found at $sim"
 	# A copy, so that a rebuild of the crate while the cluster runs does not touch it.
 	cp "$sim" "$STATE_DIR/sim-istio"
 	log "applying the Istio CRD $crd_file"
