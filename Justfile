@@ -49,3 +49,7 @@ cluster-test:
     trap 'bash hack/cluster/down.sh; rm -f "$ISTIO_ROLLOUT_CLUSTER_DIR.lock"' EXIT
     kubeconfig=$(bash hack/cluster/up.sh | tail -n 1)
     ISTIO_ROLLOUT_TEST_KUBECONFIG=${kubeconfig#KUBECONFIG=} cargo test --locked -p istio-rollout-testenv
+
+# Run the pinned kubectl against the running test cluster, e.g. `just cluster-kubectl get pods -A`.
+cluster-kubectl *ARGS:
+    bash hack/cluster/kubectl.sh {{ARGS}}

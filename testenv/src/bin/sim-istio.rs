@@ -2,6 +2,7 @@
 //!   sim-istio injector --listen 127.0.0.1:PORT --tls-cert F --tls-key F   (the webhook server)
 //!   sim-istio install --injector-url URL --ca-bundle F [--module-version V --istio-version V]
 //!   sim-istio upgrade --module-version V --istio-version V
+//!   sim-istio reset [--module-version V --istio-version V]   (back to a default installation)
 //! `hack/cluster/up.sh` runs `injector` and `install`; a person can run `upgrade` to play the operator.
 
 use std::net::SocketAddr;
@@ -40,6 +41,13 @@ enum Cmd {
         /// PEM file of the CA that signed the injector's serving certificate.
         #[arg(long)]
         ca_bundle: PathBuf,
+        #[arg(long, default_value = sim::DEFAULT_MODULE_VERSION)]
+        module_version: String,
+        #[arg(long, default_value = sim::DEFAULT_ISTIO_VERSION)]
+        istio_version: String,
+    },
+    /// Reset the simulated module (settings, control plane, CR) to a default installation.
+    Reset {
         #[arg(long, default_value = sim::DEFAULT_MODULE_VERSION)]
         module_version: String,
         #[arg(long, default_value = sim::DEFAULT_ISTIO_VERSION)]
