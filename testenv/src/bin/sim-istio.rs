@@ -108,6 +108,16 @@ async fn main() -> Result<()> {
             eprintln!("simulated Istio module {module_version} (Istio {istio_version}) installed");
             Ok(())
         }
+        Cmd::Reset {
+            module_version,
+            istio_version,
+        } => {
+            Sim::new(client)
+                .install(&module_version, &istio_version)
+                .await?;
+            eprintln!("simulated Istio module reset to {module_version} (Istio {istio_version})");
+            Ok(())
+        }
         Cmd::Upgrade {
             module_version,
             istio_version,
