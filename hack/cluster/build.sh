@@ -82,8 +82,8 @@ if $rebuild || ! kwok_complete; then
 	rm -rf "$KWOK_DIR.tmp"
 	mkdir -p "$KWOK_DIR.tmp/bin" "$KWOK_DIR.tmp/stages"
 	# `go install pkg@version` builds outside any module; -mod does not apply there.
-	GOFLAGS= GOBIN="$KWOK_DIR.tmp/bin" go install -p "$jobs" -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-	kwok_src=$(GOFLAGS= go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	GOFLAGS='' GOBIN="$KWOK_DIR.tmp/bin" go install -p "$jobs" -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+	kwok_src=$(GOFLAGS='' go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 	[[ -d $kwok_src ]] || die "cannot find the kwok $KWOK_VERSION module source in the Go module cache"
 	for s in "${KWOK_STAGES[@]}"; do
 		[[ -f $kwok_src/$s ]] || die "kwok $KWOK_VERSION has no stage file $s"

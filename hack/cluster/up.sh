@@ -33,7 +33,7 @@ while (($#)); do
 	esac
 	shift
 done
-[[ $nodes =~ ^[0-9]+$ ]] && ((nodes >= 1)) || die "--nodes must be a positive number"
+if ! [[ $nodes =~ ^[0-9]+$ ]] || ((nodes < 1)); then die "--nodes must be a positive number"; fi
 
 mkdir -p "$STATE_DIR"
 # One up/down at a time per state dir (parallel test binaries may all try to start it).
@@ -47,7 +47,7 @@ running_pids() {
 	local f
 	for f in "$STATE_DIR"/pids/*.pid; do
 		[[ -f $f ]] || continue
-		kill -0 "$(cat "$f")" 2>/dev/null && echo "$(basename "$f" .pid)"
+		kill -0 "$(cat "$f")" 2>/dev/null && basename "$f" .pid
 	done
 	return 0
 }
