@@ -114,3 +114,50 @@ where
         Err(_) => bail!("timed out after {timeout:?} waiting for {what}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(generation: i64, status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "generation": generation},
+            "spec": {"replicas": 3, "selector": {}, "template": {}},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn rollout_state_follows_kubectl_rules() {
+        let done = json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3});
+        assert_eq!(
+            deployment_rollout_state(&deployment(2, done.clone())),
+            Rollout::Complete
+        );
+        // A spec change the controller has not seen yet is never complete.
+        assert!(matches!(
+            deployment_rollout_state(&deployment(3, done)),
+            Rollout::InProgress(_)
+        ));
+        let cases = [
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 3}),
+            json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}),
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 2}),
+        ];
+        for status in cases {
+            let state = deployment_rollout_state(&deployment(2, status.clone()));
+            assert!(
+                matches!(state, Rollout::InProgress(_)),
+                "{status}: {state:?}"
+            );
+        }
+        let stuck = json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 1,
+            "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]});
+        assert!(matches!(
+            deployment_rollout_state(&deployment(2, stuck)),
+            Rollout::Failed(_)
+        ));
+    }
+}
