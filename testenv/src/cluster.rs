@@ -147,7 +147,7 @@ impl Cluster {
     }
 
     /// A fresh namespace named `<prefix>-<unique>`, deleted when the returned value drops
-    /// (unless `ISTIO_ROLLOUT_TEST_KEEP_NAMESPACES` is set). `injection` labels it
+    /// (kept when the test panicked or `ISTIO_ROLLOUT_TEST_KEEP_NAMESPACES` is set). `injection` labels it
     /// `istio-injection=enabled`, so the simulated injector injects its pods.
     pub async fn namespace(&self, prefix: &str, injection: bool) -> Result<TestNamespace> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -316,7 +316,8 @@ impl std::fmt::Display for TestNamespace {
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        if std::env::var_os(KEEP_NAMESPACES_ENV).is_some() {
+        if std::env::var_os(KEEP_NAMESPACES_ENV).is_some() || std::thread::panicking() {
+            // A failed test's namespace stays for a look (the cluster is thrown away anyway).
             eprintln!("keeping test namespace {}", self.name);
             return;
         }

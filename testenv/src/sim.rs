@@ -1,7 +1,7 @@
 //! The simulated Kyma Istio module: the objects a cluster with the Istio module has (the Istio
 //! CR, the istiod / ingress gateway / module manager Deployments, the mesh ConfigMap) and the
 //! injector's settings, plus functions that let a test play the operator ([`Sim::upgrade`],
-//! [`Sim::set_cr_status`], [`Sim::update_settings`]).
+//! [`Sim::set_cr_status`], [`Sim::set_cr_spec`], [`Sim::update_settings`]).
 //!
 //! Everything is written with server-side apply under the field manager [`FIELD_MANAGER`], so
 //! calling [`Sim::install`] again resets the simulated module to a known state.
@@ -13,7 +13,7 @@ use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::injector::{ISTIO_NAMESPACE, InjectorSettings, SETTINGS_CONFIGMAP, SETTINGS_KEY};
@@ -125,7 +125,7 @@ impl Sim {
         self.apply_control_plane(module_version, istio_version)
             .await?;
         let spec = json!({});
-        self.apply_cr_spec(&spec).await?;
+        self.set_cr_spec(&spec).await?;
         self.set_cr_status(
             "Ready",
             &last_applied(
@@ -286,17 +286,29 @@ impl Sim {
         Api::namespaced_with(self.client.clone(), KYMA_NAMESPACE, &istio_resource())
     }
 
-    /// Creates or replaces the spec of the Istio CR `kyma-system/default`.
-    pub async fn apply_cr_spec(&self, spec: &Value) -> Result<()> {
-        let body = json!({
-            "apiVersion": "operator.kyma-project.io/v1alpha2", "kind": "Istio",
-            "metadata": {"name": CR_NAME, "namespace": KYMA_NAMESPACE},
-            "spec": spec,
-        });
-        self.cr_api()
-            .patch(CR_NAME, &Self::apply_params(), &Patch::Apply(body))
-            .await
-            .context("applying the Istio CR kyma-system/default (is the Istio CRD installed?)")?;
+    /// Creates the Istio CR `kyma-system/default` with this spec, or replaces its whole spec
+    /// (an update, not an apply: fields that other field managers set are dropped too).
+    pub async fn set_cr_spec(&self, spec: &Value) -> Result<()> {
+        let api = self.cr_api();
+        let context = "writing the Istio CR kyma-system/default (is the Istio CRD installed?)";
+        match api.get_opt(CR_NAME).await.context(context)? {
+            Some(mut cr) => {
+                cr.data["spec"] = spec.clone();
+                api.replace(CR_NAME, &PostParams::default(), &cr)
+                    .await
+                    .context(context)?;
+            }
+            None => {
+                let cr: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "operator.kyma-project.io/v1alpha2", "kind": "Istio",
+                    "metadata": {"name": CR_NAME, "namespace": KYMA_NAMESPACE},
+                    "spec": spec,
+                }))?;
+                api.create(&PostParams::default(), &cr)
+                    .await
+                    .context(context)?;
+            }
+        }
         Ok(())
     }
 

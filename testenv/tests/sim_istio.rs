@@ -204,3 +204,30 @@ async fn injector_follows_prometheus_merge_and_compatibility_settings() -> Resul
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn taking_the_sim_resets_the_cr_spec_whoever_wrote_it() -> Result<()> {
+    let cluster = Cluster::shared();
+    {
+        let _sim = cluster.sim().await?;
+        let client = cluster.client().await?;
+        let crs: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(client, KYMA_NAMESPACE, &sim::istio_resource());
+        let change = json!({
+            "apiVersion": "operator.kyma-project.io/v1alpha2", "kind": "Istio",
+            "metadata": {"name": "default"},
+            "spec": {"config": {"numTrustedProxies": 2}},
+        });
+        crs.patch(
+            "default",
+            &PatchParams::apply("someone-else"),
+            &Patch::Apply(change),
+        )
+        .await?;
+    }
+    let sim = cluster.sim().await?;
+    let cr = sim.cr().await?;
+    assert_eq!(cr.data["spec"], json!({}), "reset to an empty spec");
+    assert_eq!(cr.data["status"]["state"], "Ready");
+    Ok(())
+}
