@@ -206,13 +206,21 @@ impl Cluster {
     /// settings. The simulation is cluster-wide, so tests that read or change it take this
     /// lock (a file lock, so it also holds across test processes) for as long as they run.
     pub async fn sim(&self) -> Result<SimGuard> {
-        let lock_path = std::env::temp_dir().join(format!(
+        // Beside the kubeconfig (the cluster's state dir, removed by down.sh), else in /tmp.
+        let beside = self.kubeconfig_path.with_file_name("sim.lock");
+        let fallback = std::env::temp_dir().join(format!(
             "istio-rollout-sim-{:x}.lock",
             hash(self.kubeconfig_path.to_string_lossy().as_bytes())
         ));
         let file = tokio::task::spawn_blocking(move || -> Result<File> {
-            let file = File::create(&lock_path)
-                .with_context(|| format!("creating {}", lock_path.display()))?;
+            let (file, lock_path) = match File::create(&beside) {
+                Ok(file) => (file, beside),
+                Err(_) => (
+                    File::create(&fallback)
+                        .with_context(|| format!("creating {}", fallback.display()))?,
+                    fallback,
+                ),
+            };
             file.lock()
                 .with_context(|| format!("locking {}", lock_path.display()))?;
             Ok(file)
