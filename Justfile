@@ -12,9 +12,28 @@ demo:
     echo "exit code $code (0: nothing to do, 1: restarts pending, as expected for this example)"
     [ "$code" -le 1 ]
 
-# Run every test (unit, CLI, git, snapshots).
-test:
-    cargo test --workspace --locked
+# Run every test: unit, CLI, git, snapshots, and the cluster tests on a throwaway real control plane (built once, ~8 min cold; started and stopped here).
+test *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bash hack/cluster/build.sh
+    cargo build --locked -q -p istio-rollout-testenv --bin sim-istio
+    export ISTIO_ROLLOUT_CLUSTER_DIR="${TMPDIR:-/tmp}/istio-rollout-test-$$"
+    export ISTIO_ROLLOUT_SIM_ISTIO="$PWD/target/debug/sim-istio"
+    stop() {
+      rc=$?
+      if [ "$rc" -ne 0 ] && [ -d "$ISTIO_ROLLOUT_CLUSTER_DIR/logs" ]; then
+        tail -n 30 "$ISTIO_ROLLOUT_CLUSTER_DIR"/logs/*.log >&2 || true
+      fi
+      bash hack/cluster/down.sh || true
+      rm -f "$ISTIO_ROLLOUT_CLUSTER_DIR.lock"
+      exit "$rc"
+    }
+    trap stop EXIT
+    line=$(bash hack/cluster/up.sh | tail -n 1)
+    export ISTIO_ROLLOUT_TEST_KUBECONFIG="${line#KUBECONFIG=}"
+    [ -f "$ISTIO_ROLLOUT_TEST_KUBECONFIG" ] || { echo "the test cluster did not start (up.sh printed: $line)" >&2; exit 1; }
+    cargo test --workspace --locked {{ARGS}}
 
 # Format and lint exactly as CI does.
 lint:

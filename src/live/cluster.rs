@@ -46,6 +46,10 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
             ))
         })?,
     };
+    let mut config = config;
+    // This tool retries 429 and 5xx itself, bounded by its own deadlines (a PodDisruptionBudget
+    // answers evictions with 429 for as long as it holds); kube's built-in retry would hide them.
+    config.default_retry = false;
     Client::try_from(config).map_err(|e| Error::Failure(format!("cluster client: {e}")))
 }
 
