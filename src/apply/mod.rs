@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::live::cluster::{self, Stats};
 use crate::live::rollout::RolloutState;
 use crate::live::{LiveState, ObjectKey, RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION};
-use crate::plan::{Action, Entry, Options as PlanOptions, Plan, cr::CrAction};
+use crate::plan::{Action, Entry, Options as PlanOptions, Plan, Reason, cr::CrAction};
 use kube::Client;
 pub use report::{Outcome, Report, Result as EntryResult};
 use std::collections::{BTreeMap, BTreeSet};
@@ -103,8 +103,22 @@ pub async fn run(
             report.operator = Some(wait_for_operator(client, desired, popts, opts).await?);
         }
 
-        // 2. Workloads, from a fresh plan (the operator may have restarted some already).
+        // 2. Workloads, from a fresh plan (the operator may have restarted some already). Once the
+        // operator applied new gateway settings, the fresh plan no longer shows why the gateway
+        // must restart: that entry comes from the plan made before.
+        let gateway = plan
+            .workloads
+            .iter()
+            .find(|e| {
+                e.reasons.contains(&Reason::IngressGatewayConfig) && e.action == Action::Restart
+            })
+            .cloned();
         let (_, mut current) = replan(client, desired, popts).await?;
+        if let Some(g) = gateway
+            && !current.workloads.iter().any(|e| key(e) == key(&g))
+        {
+            current.workloads.push(g);
+        }
         let mut touched: BTreeSet<(String, String, String)> = BTreeSet::new();
         for round in 0..2 {
             let todo: Vec<Entry> = current

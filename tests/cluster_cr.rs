@@ -1,0 +1,289 @@
+//! `apply` on the real control plane: the CR path (server-side apply, wait for the operator, then
+//! only the ingress gateway restarts), and crash safety (kill `apply`, run it again: it completes
+//! and restarts nothing twice).
+
+mod common;
+use common::repo::TestRepo;
+use istio_rollout_testenv::sim::last_applied;
+use istio_rollout_testenv::{Cluster, wait};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn command(
+    kubeconfig: &std::path::Path,
+    repo: &TestRepo,
+    args: &[&str],
+) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("istio-rollout"));
+    c.args(args)
+        .args([
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--path",
+            "istio",
+            "-o",
+            "json",
+        ])
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+fn template_annotation(d: &Deployment, key: &str) -> Option<String> {
+    d.spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(key)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cr_change_is_applied_and_only_the_gateway_restarts_after_the_operator() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec:\n  config:\n    numTrustedProxies: 2\n";
+    let repo = TestRepo::new();
+    repo.commit(
+        &[
+            ("istio/cr.yaml", cr),
+            ("istio/ISTIO_MODULE_VERSION", "1.27.4\n"),
+        ],
+        &[],
+        "two trusted proxies",
+    );
+    let kc = cluster.kubeconfig_path();
+
+    let plan = command(kc, &repo, &["plan", "--namespace", "istio-system"])
+        .output()
+        .await
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["cr"]["action"], "update", "{plan:#}");
+    let entries: Vec<(&str, &str)> = plan["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![("istio-ingressgateway", "restart")],
+        "{plan:#}"
+    );
+
+    let child = command(
+        kc,
+        &repo,
+        &[
+            "apply",
+            "--namespace",
+            "istio-system",
+            "--operator-timeout",
+            "90s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    // Play the operator: once the tool has applied the CR, reconcile it and report it applied.
+    let applied = wait::until(
+        "the tool to apply numTrustedProxies 2",
+        Duration::from_secs(60),
+        || {
+            let sim = &sim;
+            async move {
+                let cr = sim.cr().await?;
+                Ok(
+                    (cr.data.pointer("/spec/config/numTrustedProxies") == Some(&json!(2)))
+                        .then_some(cr),
+                )
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let managers: Vec<&str> = applied
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.as_deref())
+        .collect();
+    assert!(managers.contains(&"istio-rollout"), "{managers:?}");
+    let gateways = Api::<Deployment>::namespaced(client.clone(), "istio-system");
+    let before = gateways.get("istio-ingressgateway").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        gateways
+            .get("istio-ingressgateway")
+            .await
+            .unwrap()
+            .metadata
+            .generation,
+        before.metadata.generation,
+        "the gateway must not restart before the operator applied the new settings"
+    );
+    sim.set_cr_status(
+        "Ready",
+        &last_applied(&json!({"config": {"numTrustedProxies": 2}}), "1.29.3"),
+    )
+    .await
+    .unwrap();
+
+    let out = child.wait_with_output().await.unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<(&str, &str)> = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![("istio-ingressgateway", "restarted")],
+        "{report:#}"
+    );
+    let after = gateways.get("istio-ingressgateway").await.unwrap();
+    assert!(
+        template_annotation(&after, "istio-rollout/restarted-for")
+            .unwrap()
+            .starts_with("ingress-gateway-config=numTrustedProxies:2")
+    );
+    let again = command(kc, &repo, &["plan", "--namespace", "istio-system"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_apply_continues_and_restarts_nothing_twice() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let ns = cluster.namespace("crash", true).await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let n = ns.name().to_string();
+    let api = Api::<Deployment>::namespaced(client.clone(), &n);
+    let names: Vec<String> = (0..4).map(|i| format!("svc-{i}")).collect();
+    for name in &names {
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "example/app:1"}]}}}
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &d).await.unwrap();
+    }
+    for name in &names {
+        wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
+    sim.wait_control_plane(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let repo = TestRepo::new();
+    let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
+    repo.commit(
+        &[
+            ("istio/cr.yaml", cr),
+            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
+        ],
+        &[],
+        "module 1.28.0",
+    );
+    let kc = cluster.kubeconfig_path();
+
+    // Kill the first run as soon as it has restarted one workload.
+    let mut child = command(
+        kc,
+        &repo,
+        &["apply", "--namespace", &n, "--max-concurrent", "1"],
+    )
+    .spawn()
+    .unwrap();
+    wait::until("the first restart", Duration::from_secs(60), || {
+        let api = api.clone();
+        async move {
+            let list = api.list(&ListParams::default()).await?;
+            Ok(list
+                .items
+                .iter()
+                .any(|d| template_annotation(d, "istio-rollout/restarted-for").is_some())
+                .then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let restarted_by_first: usize = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|d| template_annotation(d, "istio-rollout/restarted-for").is_some())
+        .count();
+    assert!(
+        restarted_by_first < names.len(),
+        "the first run was killed before it finished"
+    );
+
+    let out = command(kc, &repo, &["apply", "--namespace", &n])
+        .output()
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["remaining"]["pending"], false, "{report:#}");
+
+    // Every restart makes one new ReplicaSet: one original plus exactly one restart each.
+    let rs = Api::<ReplicaSet>::namespaced(client.clone(), &n)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    for name in &names {
+        let count = rs
+            .items
+            .iter()
+            .filter(|r| {
+                r.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| &o.name == name)
+            })
+            .count();
+        assert_eq!(count, 2, "{name} has {count} ReplicaSets: {report:#}");
+    }
+    let plan = command(kc, &repo, &["plan", "--namespace", &n])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0));
+}
