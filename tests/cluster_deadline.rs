@@ -1,0 +1,110 @@
+//! A rollout that exceeds its progress deadline fails that workload only; the others go on.
+//! (Its own test binary: it fills every simulated Node with one pod of the stuck workload.)
+
+mod common;
+use common::repo::TestRepo;
+use istio_rollout_testenv::{Cluster, wait};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_deadline_fails_only_that_workload() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let ns = cluster.namespace("deadline", true).await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let n = ns.name().to_string();
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .len();
+    let api = Api::<Deployment>::namespaced(client.clone(), &n);
+    // One pod per Node and no room to surge: a restart can never make progress.
+    let stuck: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "stuck"},
+        "spec": {"replicas": nodes, "progressDeadlineSeconds": 5,
+                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                 "selector": {"matchLabels": {"app": "stuck"}},
+                 "template": {"metadata": {"labels": {"app": "stuck"}},
+                              "spec": {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                                          {"labelSelector": {"matchLabels": {"app": "stuck"}}, "topologyKey": "kubernetes.io/hostname"}]}},
+                                       "containers": [{"name": "app", "image": "example/app:1"}]}}}
+    }))
+    .unwrap();
+    let fine: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "fine"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "fine"}},
+                 "template": {"metadata": {"labels": {"app": "fine"}}, "spec": {"containers": [{"name": "app", "image": "example/app:1"}]}}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &stuck).await.unwrap();
+    api.create(&PostParams::default(), &fine).await.unwrap();
+    wait::deployment_rollout(&client, &n, "stuck", Duration::from_secs(60))
+        .await
+        .unwrap();
+    wait::deployment_rollout(&client, &n, "fine", Duration::from_secs(60))
+        .await
+        .unwrap();
+    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
+    sim.wait_control_plane(Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let repo = TestRepo::new();
+    let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
+    repo.commit(
+        &[
+            ("istio/cr.yaml", cr),
+            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
+        ],
+        &[],
+        "module 1.28.0",
+    );
+    let out = assert_cmd::Command::cargo_bin("istio-rollout")
+        .unwrap()
+        .args([
+            "apply",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--path",
+            "istio",
+            "-o",
+            "json",
+            "--namespace",
+            &n,
+        ])
+        .args([
+            "--kubeconfig",
+            cluster.kubeconfig_path().to_str().unwrap(),
+            "--timeout",
+            "90s",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{report:#}");
+    let result = |name: &str| {
+        report["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .map(|w| (w["result"].clone(), w["message"].clone()))
+            .unwrap()
+    };
+    let (stuck_result, stuck_message) = result("stuck");
+    assert_eq!(stuck_result, "failed", "{report:#}");
+    assert!(
+        stuck_message
+            .as_str()
+            .unwrap()
+            .contains("progress deadline exceeded"),
+        "{report:#}"
+    );
+    assert_eq!(result("fine").0, "restarted", "{report:#}");
+}
