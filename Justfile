@@ -44,6 +44,18 @@ lint:
 crd:
     cargo run -q -- crd > manifests/crd/istios.operator.kyma-project.io.yaml
 
+# Build the release binary as the Dockerfile does (zlib linked statically) and check it starts and needs only what distroless/cc has (several minutes on 2 cores).
+release-check:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    LIBZ_SYS_STATIC=1 cargo build --release --locked --bin istio-rollout
+    bin=target/release/istio-rollout
+    "$bin" --version
+    # distroless/cc-debian12 ships glibc (libc, libm, ld-linux) and libgcc_s; nothing else may be linked.
+    extra=$(ldd "$bin" | awk '{print $1}' | grep -vE '^(linux-vdso\.so|libc\.so|libm\.so|libgcc_s\.so|/lib(64)?/ld-linux)' || true)
+    if [ -n "$extra" ]; then echo "release-check: $bin needs libraries distroless/cc lacks: $extra" >&2; exit 1; fi
+    echo "release-check: $bin starts and links only libc, libm, libgcc_s ($(du -h "$bin" | cut -f1))"
+
 # Build the pinned control-plane binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok) once into ~/.cache/istio-rollout; `--rebuild` forces it.
 cluster-build *ARGS:
     bash hack/cluster/build.sh {{ARGS}}

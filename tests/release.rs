@@ -1,0 +1,88 @@
+//! The image build, cheaply: the binary starts and names its version, and the Dockerfile builds
+//! what `just release-check` checks (a release build there takes minutes; CI does not run it).
+
+use assert_cmd::Command;
+use std::path::PathBuf;
+
+fn repo_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+#[test]
+fn binary_starts_and_names_its_version() {
+    Command::cargo_bin("istio-rollout")
+        .unwrap()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(format!("istio-rollout {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn dockerfile_matches_release_check() {
+    let dockerfile = repo_file("Dockerfile");
+    let froms: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .collect();
+    assert_eq!(froms.len(), 2, "a build stage and a runtime stage");
+    let runtime = froms[1];
+    assert!(
+        runtime.starts_with("gcr.io/distroless/"),
+        "the runtime image is distroless: {runtime}"
+    );
+    // glibc builds run only on a glibc at least as new: build and runtime share the release.
+    if runtime.contains("/cc-debian12") {
+        assert!(
+            froms[0].contains("bookworm"),
+            "build on bookworm for cc-debian12"
+        );
+    }
+    let user = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("USER "))
+        .next_back()
+        .expect("a USER line");
+    let uid: u32 = user
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("a numeric USER");
+    assert_ne!(uid, 0, "the image runs as a non-root user");
+    for needle in [
+        "LIBZ_SYS_STATIC=1",
+        "cargo build --release --locked --bin istio-rollout",
+    ] {
+        assert!(dockerfile.contains(needle), "Dockerfile: {needle}");
+        assert!(
+            repo_file("Justfile").contains(needle),
+            "Justfile release-check: {needle}"
+        );
+    }
+    // The toolchain of the image is at least the crate's rust-version.
+    let cargo = repo_file("Cargo.toml");
+    let wanted = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .unwrap()
+        .trim_matches('"');
+    let image = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ARG RUST_VERSION="))
+        .expect("ARG RUST_VERSION=");
+    let minor = |v: &str| -> u32 { v.split('.').nth(1).unwrap().parse().unwrap() };
+    assert!(
+        minor(image) >= minor(wanted),
+        "RUST_VERSION {image} is older than rust-version {wanted}"
+    );
+    // The build context holds what cargo needs for the workspace.
+    let ignore = repo_file(".dockerignore");
+    for path in ["!Cargo.toml", "!Cargo.lock", "!src/", "!testenv/"] {
+        assert!(
+            ignore.lines().any(|l| l == path),
+            ".dockerignore lets {path} through"
+        );
+    }
+}
