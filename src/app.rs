@@ -62,7 +62,11 @@ fn apply(
             "--live-state: apply acts on a cluster; use it with `plan` or `apply --dry-run`".into(),
         ));
     }
-    crate::logging::init(args.log_format);
+    use std::io::IsTerminal;
+    let progress =
+        args.log_format == crate::cli::LogFormat::Text && std::io::stderr().is_terminal();
+    // On a terminal the progress bar tells what happens; the logs keep to warnings there.
+    crate::logging::init(args.log_format, if progress { "warn" } else { "info" });
     let opts = crate::apply::ApplyOptions {
         apply_cr: !args.no_apply_cr,
         max_concurrent: usize::from(args.max_concurrent),
@@ -70,6 +74,7 @@ fn apply(
         overall_timeout: args.overall_timeout,
         operator_timeout: args.operator_timeout,
         pdb_timeout: args.pdb_timeout,
+        progress,
         ..Default::default()
     };
     let strict = args.strict;

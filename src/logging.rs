@@ -2,10 +2,10 @@
 
 use crate::cli::LogFormat;
 
-/// Installs the global subscriber once; `RUST_LOG` overrides the default level (info).
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber once; `RUST_LOG` overrides the default level.
+pub fn init(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -67,10 +67,8 @@ async fn cr_change_is_applied_and_only_the_gateway_restarts_after_the_operator()
         .unwrap();
     let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
     assert_eq!(plan["cr"]["action"], "update", "{plan:#}");
-    let entries: Vec<(&str, &str)> = plan["workloads"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let entries: Vec<(&str, &str)> = common::cluster::own(&plan)
+        .into_iter()
         .map(|w| (w["name"].as_str().unwrap(), w["action"].as_str().unwrap()))
         .collect();
     assert_eq!(
@@ -145,10 +143,8 @@ async fn cr_change_is_applied_and_only_the_gateway_restarts_after_the_operator()
         "{report:#}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let results: Vec<(&str, &str)> = report["workloads"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let results: Vec<(&str, &str)> = common::cluster::own(&report)
+        .into_iter()
         .map(|w| (w["name"].as_str().unwrap(), w["result"].as_str().unwrap()))
         .collect();
     assert_eq!(

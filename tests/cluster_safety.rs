@@ -137,12 +137,10 @@ async fn max_concurrent_bounds_the_rollouts_under_way() {
         "{report:#}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(report["workloads"].as_array().unwrap().len(), 6);
+    assert_eq!(common::cluster::own(&report).len(), 6);
     assert!(
-        report["workloads"]
-            .as_array()
-            .unwrap()
-            .iter()
+        common::cluster::own(&report)
+            .into_iter()
             .all(|w| w["result"] == "restarted"),
         "{report:#}"
     );
@@ -229,6 +227,10 @@ async fn a_pdb_blocks_evictions_until_it_allows_one() {
         "{report:#}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(report["workloads"][0]["result"], "evicted", "{report:#}");
+    assert_eq!(
+        common::cluster::own(&report)[0]["result"],
+        "evicted",
+        "{report:#}"
+    );
     assert_ne!(uid(pods.get("db-0").await.unwrap()), before);
 }

@@ -37,6 +37,8 @@ pub struct ApplyOptions {
     /// Waiting for a PodDisruptionBudget that allows no disruption before starting a workload.
     pub pdb_timeout: Duration,
     pub poll: Duration,
+    /// Show a progress bar (stderr is a terminal).
+    pub progress: bool,
 }
 
 impl Default for ApplyOptions {
@@ -49,6 +51,7 @@ impl Default for ApplyOptions {
             operator_timeout: Duration::from_secs(600),
             pdb_timeout: Duration::from_secs(300),
             poll: Duration::from_secs(2),
+            progress: false,
         }
     }
 }
@@ -148,10 +151,7 @@ pub async fn run(
             if let Some(o) = report.outcome_mut(&key(e))
                 && matches!(
                     o.result,
-                    EntryResult::Restarted
-                        | EntryResult::Evicted
-                        | EntryResult::Waited
-                        | EntryResult::AlreadyDone
+                    EntryResult::Restarted | EntryResult::Evicted | EntryResult::Waited
                 )
             {
                 o.result = EntryResult::Failed;
@@ -278,6 +278,24 @@ async fn execute(
     opts: &ApplyOptions,
 ) -> Vec<Outcome> {
     let semaphore = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(
+            entries
+                .iter()
+                .filter(|e| matches!(e.action, Action::Restart | Action::Evict | Action::Wait))
+                .count() as u64,
+        );
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} workloads  {msg}",
+            )
+            .expect("a valid template"),
+        );
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut tasks = tokio::task::JoinSet::new();
     let mut immediate = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
@@ -326,10 +344,18 @@ async fn execute(
     }
     while let Some(r) = tasks.join_next().await {
         match r {
-            Ok(x) => immediate.push(x),
+            Ok(x) => {
+                bar.inc(1);
+                bar.set_message(format!(
+                    "{} {}/{}: {:?}",
+                    x.1.kind, x.1.namespace, x.1.name, x.1.result
+                ));
+                immediate.push(x)
+            }
             Err(e) => tracing::error!(error = %e, "a workload task panicked"),
         }
     }
+    bar.finish_and_clear();
     immediate.sort_by_key(|(i, _)| *i);
     immediate.into_iter().map(|(_, o)| o).collect()
 }
@@ -357,24 +383,18 @@ async fn one(
                 .get(RESTARTED_FOR_ANNOTATION)
                 .cloned()
                 .unwrap_or_default();
-            let already = owner.template_annotations.get(RESTARTED_FOR_ANNOTATION) == Some(&wanted);
-            match (already, crate::live::rollout::rollout_state(&owner.spec)) {
-                (_, RolloutState::InProgress(_)) => {
-                    // Ours from an interrupted run, or someone else's: never restart on top.
-                    k8s::wait_rollout(client, &key, opts.poll).await?;
-                    return Ok((
-                        EntryResult::Waited,
-                        "a rollout was under way; waited for it".into(),
-                    ));
-                }
-                (true, RolloutState::Complete) => {
-                    return Ok((
-                        EntryResult::AlreadyDone,
-                        format!("already restarted for {wanted}"),
-                    ));
-                }
-                _ => {}
+            if let RolloutState::InProgress(_) = crate::live::rollout::rollout_state(&owner.spec) {
+                // Ours from an interrupted run, or someone else's: never restart on top. The
+                // level-triggered check afterwards tells whether it brought the target.
+                k8s::wait_rollout(client, &key, opts.poll).await?;
+                return Ok((
+                    EntryResult::Waited,
+                    "a rollout was under way; waited for it".into(),
+                ));
             }
+            // A completed restart for the same target whose pods are still planned did not bring
+            // the target (restarted again since, or before the control plane was ready).
+            let again = owner.template_annotations.get(RESTARTED_FOR_ANNOTATION) == Some(&wanted);
             k8s::wait_pdbs(client, &e.namespace, &e.pods, opts.pdb_timeout, opts.poll).await?;
             let mut annotations = BTreeMap::new();
             annotations.insert(RESTARTED_FOR_ANNOTATION.to_string(), wanted.clone());
@@ -390,7 +410,15 @@ async fn one(
             )
             .await;
             k8s::wait_rollout(client, &key, opts.poll).await?;
-            Ok((EntryResult::Restarted, format!("rolled out for {wanted}")))
+            let note = if again {
+                " (again: its pods still needed it after an earlier restart for the same target)"
+            } else {
+                ""
+            };
+            Ok((
+                EntryResult::Restarted,
+                format!("rolled out for {wanted}{note}"),
+            ))
         }
         Action::Evict => {
             let owner_key = key.clone();

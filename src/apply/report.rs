@@ -11,8 +11,6 @@ pub enum Result {
     Evicted,
     /// A rollout under way was waited for.
     Waited,
-    /// The template already carried the same `restarted-for` and its rollout had completed.
-    AlreadyDone,
     Failed,
     TimedOut,
     Manual,
@@ -136,11 +134,10 @@ impl Report {
         let s = |r| self.count(r);
         write!(
             out,
-            "\nApply: {} restarted, {} evicted, {} waited for, {} already done, {} failed, {} timed out, {} manual, {} blocked, {} skipped in {:.1}s.",
+            "\nApply: {} restarted, {} evicted, {} waited for, {} failed, {} timed out, {} manual, {} blocked, {} skipped in {:.1}s.",
             s(Result::Restarted),
             s(Result::Evicted),
             s(Result::Waited),
-            s(Result::AlreadyDone),
             s(Result::Failed),
             s(Result::TimedOut),
             s(Result::Manual),

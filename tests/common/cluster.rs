@@ -85,3 +85,14 @@ pub async fn kubeconfig_as(
     std::fs::write(&path, v.to_string()).unwrap();
     path
 }
+
+/// The entries of a plan or report that are not skips. With `--namespace`, workloads of other
+/// namespaces (other tests running at the same time) are listed as `skip`/`skipped`.
+pub fn own(v: &Value) -> Vec<&Value> {
+    v["workloads"]
+        .as_array()
+        .expect("a plan or report with workloads")
+        .iter()
+        .filter(|w| w["action"] != "skip")
+        .collect()
+}
