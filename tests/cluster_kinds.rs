@@ -60,7 +60,7 @@ fn run(kc: &std::path::Path, repo: &TestRepo, args: &[&str]) -> (i32, Value) {
     )
 }
 
-fn by_name<'a>(v: &'a Value, field: &str) -> BTreeMap<String, (String, String)> {
+fn by_name(v: &Value, field: &str) -> BTreeMap<String, (String, String)> {
     own(v)
         .into_iter()
         .map(|w| {
