@@ -1,0 +1,160 @@
+//! The settings rules on the real control plane: git turns on prometheus merge, DNS proxying,
+//! sidecar resources and compatibility mode; `apply` applies the CR, waits for the (simulated)
+//! operator, restarts, and the restarted pods satisfy every rule, so planning again is empty.
+
+mod common;
+use common::cluster::own;
+use common::repo::TestRepo;
+use istio_rollout_testenv::sim::last_applied;
+use istio_rollout_testenv::{Cluster, wait};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2
+kind: Istio
+metadata:
+  name: default
+  namespace: kyma-system
+spec:
+  compatibilityMode: true
+  config:
+    enableDNSProxying: true
+    telemetry:
+      metrics:
+        prometheusMerge: true
+  components:
+    proxy:
+      k8s:
+        resources:
+          requests:
+            cpu: 100m
+            memory: 128Mi
+";
+
+fn command(kc: &std::path::Path, repo: &TestRepo, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("istio-rollout"));
+    c.args(args)
+        .args([
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--path",
+            "istio",
+            "-o",
+            "json",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_rules_restart_once_and_converge() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let ns = cluster.namespace("rules", true).await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let n = ns.name().to_string();
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "example/web:1"}]}}}
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &n)
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+    wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let repo = TestRepo::new();
+    repo.commit(
+        &[
+            ("istio/cr.yaml", CR),
+            ("istio/ISTIO_MODULE_VERSION", "1.27.4\n"),
+        ],
+        &[],
+        "settings",
+    );
+    let kc = cluster.kubeconfig_path();
+
+    let plan = command(kc, &repo, &["plan", "--namespace", &n])
+        .output()
+        .await
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let entries = own(&plan);
+    assert_eq!(entries.len(), 1, "{plan:#}");
+    // Istio 1.29 has no compatibility proxy flags: the toggle restarts nothing.
+    assert_eq!(
+        entries[0]["reasons"],
+        json!(["prometheus-merge", "dns-proxying", "proxy-resources"]),
+        "{plan:#}"
+    );
+
+    let child = command(
+        kc,
+        &repo,
+        &["apply", "--namespace", &n, "--operator-timeout", "90s"],
+    )
+    .spawn()
+    .unwrap();
+    wait::until("the tool to apply the CR", Duration::from_secs(60), || {
+        let sim = &sim;
+        async move {
+            let cr = sim.cr().await?;
+            Ok((cr
+                .data
+                .pointer("/spec/config/telemetry/metrics/prometheusMerge")
+                == Some(&json!(true)))
+            .then_some(cr))
+        }
+    })
+    .await
+    .unwrap();
+    // Play the operator: new injection settings, then report the spec applied.
+    sim.update_settings(|s| {
+        s.prometheus_merge = true;
+        s.dns_proxying = true;
+        s.compatibility_mode = true;
+        s.resources.requests = Some(BTreeMap::from([
+            ("cpu".to_string(), Quantity("100m".into())),
+            ("memory".to_string(), Quantity("128Mi".into())),
+        ]));
+    })
+    .await
+    .unwrap();
+    let spec: Value = serde_saphyr::from_str::<Value>(CR).unwrap()["spec"].clone();
+    sim.set_cr_status("Ready", &last_applied(&spec, "1.29.3"))
+        .await
+        .unwrap();
+
+    let out = child.wait_with_output().await.unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<&Value> = own(&report).into_iter().map(|w| &w["result"]).collect();
+    assert_eq!(results, vec!["restarted"], "{report:#}");
+    assert_eq!(report["remaining"]["pending"], false, "{report:#}");
+
+    let again = command(kc, &repo, &["plan", "--namespace", &n])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
