@@ -11,8 +11,6 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
-
 fn run(
     kubeconfig: &std::path::Path,
     repo: &TestRepo,
@@ -110,19 +108,8 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
             .all(|i| i.contains(":1.29.3"))
     );
 
-    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
-    sim.wait_control_plane(Duration::from_secs(60))
-        .await
-        .unwrap();
-    let repo = TestRepo::new();
-    repo.commit(
-        &[
-            ("istio/cr.yaml", CR),
-            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
-        ],
-        &[],
-        "module 1.28.0",
-    );
+    common::cluster::upgrade(&sim).await;
+    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
     // The tool runs as the ServiceAccount bound by manifests/base, with exactly that ClusterRole.
     common::cluster::apply_dir(
         &client,
@@ -223,15 +210,7 @@ async fn a_missing_permission_is_named() {
         dir.path(),
     )
     .await;
-    let repo = TestRepo::new();
-    repo.commit(
-        &[
-            ("istio/cr.yaml", CR),
-            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
-        ],
-        &[],
-        "x",
-    );
+    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
     let out = Command::cargo_bin("istio-rollout")
         .unwrap()
         .args([

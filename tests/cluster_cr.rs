@@ -50,15 +50,7 @@ async fn cr_change_is_applied_and_only_the_gateway_restarts_after_the_operator()
     let sim = cluster.sim().await.unwrap();
     let client = cluster.client().await.unwrap();
     let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec:\n  config:\n    numTrustedProxies: 2\n";
-    let repo = TestRepo::new();
-    repo.commit(
-        &[
-            ("istio/cr.yaml", cr),
-            ("istio/ISTIO_MODULE_VERSION", "1.27.4\n"),
-        ],
-        &[],
-        "two trusted proxies",
-    );
+    let repo = common::cluster::desired_repo(cr, "1.27.4");
     let kc = cluster.kubeconfig_path();
 
     let plan = command(kc, &repo, &["plan", "--namespace", "istio-system"])
@@ -193,20 +185,8 @@ async fn a_killed_apply_continues_and_restarts_nothing_twice() {
             .await
             .unwrap();
     }
-    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
-    sim.wait_control_plane(Duration::from_secs(60))
-        .await
-        .unwrap();
-    let repo = TestRepo::new();
-    let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
-    repo.commit(
-        &[
-            ("istio/cr.yaml", cr),
-            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
-        ],
-        &[],
-        "module 1.28.0",
-    );
+    common::cluster::upgrade(&sim).await;
+    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
     let kc = cluster.kubeconfig_path();
 
     // Kill the first run as soon as it has restarted one workload.

@@ -2,7 +2,6 @@
 //! (Its own test binary: it fills every simulated Node with one pod of the stuck workload.)
 
 mod common;
-use common::repo::TestRepo;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
@@ -50,21 +49,9 @@ async fn progress_deadline_fails_only_that_workload() {
     wait::deployment_rollout(&client, &n, "fine", Duration::from_secs(60))
         .await
         .unwrap();
-    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
-    sim.wait_control_plane(Duration::from_secs(60))
-        .await
-        .unwrap();
+    common::cluster::upgrade(&sim).await;
 
-    let repo = TestRepo::new();
-    let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
-    repo.commit(
-        &[
-            ("istio/cr.yaml", cr),
-            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
-        ],
-        &[],
-        "module 1.28.0",
-    );
+    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
     let out = assert_cmd::Command::cargo_bin("istio-rollout")
         .unwrap()
         .args([

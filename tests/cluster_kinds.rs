@@ -147,20 +147,8 @@ async fn every_owner_kind() {
         .patch("paused", &kube::api::PatchParams::default(), &pause)
         .await
         .unwrap();
-    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
-    sim.wait_control_plane(Duration::from_secs(60))
-        .await
-        .unwrap();
-    let repo = TestRepo::new();
-    let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
-    repo.commit(
-        &[
-            ("istio/cr.yaml", cr),
-            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
-        ],
-        &[],
-        "module 1.28.0",
-    );
+    common::cluster::upgrade(&sim).await;
+    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
     let kc = cluster.kubeconfig_path();
     let ns_flag = ["--namespace", n.as_str()];
 

@@ -11,8 +11,6 @@ use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
-
 fn plan_json(kubeconfig: &std::path::Path, repo: &TestRepo, extra: &[&str]) -> (i32, Value) {
     let out = Command::cargo_bin("istio-rollout")
         .unwrap()
@@ -70,20 +68,9 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
         .unwrap();
 
     // The operator upgraded the control plane; the sidecars still run the old proxy.
-    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
-    sim.wait_control_plane(Duration::from_secs(60))
-        .await
-        .unwrap();
+    common::cluster::upgrade(&sim).await;
 
-    let repo = TestRepo::new();
-    repo.commit(
-        &[
-            ("istio/cr.yaml", CR),
-            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
-        ],
-        &[],
-        "module 1.28.0",
-    );
+    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
     let kubeconfig = cluster.kubeconfig_path();
     let (code, plan) = plan_json(kubeconfig, &repo, &["--namespace", &n]);
     assert_eq!(code, 1, "{plan:#}");

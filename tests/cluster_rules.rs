@@ -73,15 +73,7 @@ async fn settings_rules_restart_once_and_converge() {
     wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
         .await
         .unwrap();
-    let repo = TestRepo::new();
-    repo.commit(
-        &[
-            ("istio/cr.yaml", CR),
-            ("istio/ISTIO_MODULE_VERSION", "1.27.4\n"),
-        ],
-        &[],
-        "settings",
-    );
+    let repo = common::cluster::desired_repo(CR, "1.27.4");
     let kc = cluster.kubeconfig_path();
 
     let plan = command(kc, &repo, &["plan", "--namespace", &n])

@@ -11,21 +11,6 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
-
-fn desired_repo() -> TestRepo {
-    let repo = TestRepo::new();
-    repo.commit(
-        &[
-            ("istio/cr.yaml", CR),
-            ("istio/ISTIO_MODULE_VERSION", "1.28.0\n"),
-        ],
-        &[],
-        "module 1.28.0",
-    );
-    repo
-}
-
 fn apply_command(
     kubeconfig: &std::path::Path,
     repo: &TestRepo,
@@ -89,11 +74,8 @@ async fn max_concurrent_bounds_the_rollouts_under_way() {
             .await
             .unwrap();
     }
-    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
-    sim.wait_control_plane(Duration::from_secs(60))
-        .await
-        .unwrap();
-    let repo = desired_repo();
+    common::cluster::upgrade(&sim).await;
+    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
 
     let child = apply_command(
         cluster.kubeconfig_path(),
@@ -192,11 +174,8 @@ async fn a_pdb_blocks_evictions_until_it_allows_one() {
     )
     .await
     .unwrap();
-    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
-    sim.wait_control_plane(Duration::from_secs(60))
-        .await
-        .unwrap();
-    let repo = desired_repo();
+    common::cluster::upgrade(&sim).await;
+    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
     let pods = Api::<Pod>::namespaced(client.clone(), &n);
     let uid = |p: Pod| p.metadata.uid.unwrap();
     let before = uid(pods.get("db-0").await.unwrap());

@@ -96,3 +96,29 @@ pub fn own(v: &Value) -> Vec<&Value> {
         .filter(|w| w["action"] != "skip")
         .collect()
 }
+
+/// An Istio CR that sets nothing: the desired state of tests about the module version.
+pub const EMPTY_CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
+
+/// A repository whose `istio/` holds this CR and an `ISTIO_MODULE_VERSION` file.
+pub fn desired_repo(cr: &str, module: &str) -> super::repo::TestRepo {
+    let repo = super::repo::TestRepo::new();
+    let version = format!("{module}\n");
+    repo.commit(
+        &[
+            ("istio/cr.yaml", cr),
+            ("istio/ISTIO_MODULE_VERSION", &version),
+        ],
+        &[],
+        &format!("module {module}"),
+    );
+    repo
+}
+
+/// Plays the operator of a module upgrade: module 1.28.0, control plane on Istio 1.30.2.
+pub async fn upgrade(sim: &istio_rollout_testenv::Sim) {
+    sim.upgrade("1.28.0", "1.30.2").await.unwrap();
+    sim.wait_control_plane(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+}
