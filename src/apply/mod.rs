@@ -102,7 +102,9 @@ pub async fn run(
             }
         };
         let versions_differ = plan.versions.live != plan.versions.target && !plan.uninstall;
-        if cr_changed || versions_differ || !plan.control_plane.ready {
+        // On uninstall, sidecars restarted while Istio still runs would be injected again.
+        let still_installed = plan.uninstall && !plan.control_plane.versions.is_empty();
+        if cr_changed || versions_differ || !plan.control_plane.ready || still_installed {
             report.operator = Some(wait_for_operator(client, desired, popts, opts).await?);
         }
 
@@ -189,7 +191,7 @@ async fn wait_for_operator(
     let deadline = Instant::now() + opts.operator_timeout;
     loop {
         let (live, plan) = replan(client, desired, popts).await?;
-        if live.manager.is_none() {
+        if live.manager.is_none() && desired.istio.is_some() {
             return Err(Error::Failure(
                 "no Istio operator in the cluster (Deployment kyma-system/istio-controller-manager not found): nothing would apply the CR or upgrade the control plane".into(),
             ));
@@ -221,6 +223,16 @@ async fn wait_for_operator(
 
 /// Why the operator has not caught up yet, or `None` when it has.
 pub fn operator_caught_up(desired: &Desired, live: &LiveState, plan: &Plan) -> Option<String> {
+    if desired.istio.is_none() && !plan.control_plane.versions.is_empty() {
+        return Some(format!(
+            "Istio is still installed (the control plane runs {:?}): uninstall it first (GitOps prunes the CR)",
+            plan.control_plane
+                .versions
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+        ));
+    }
     if let Some(want) = &desired.istio {
         let name = want.metadata.name.as_deref().unwrap_or("default");
         let Some(cr) = live.istio_cr(crate::istio::cr::NAMESPACE, name) else {
@@ -460,5 +472,99 @@ async fn one(
             ))
         }
         _ => unreachable!("only restart, evict and wait entries run"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::{File, Source};
+    use serde_json::json;
+
+    const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata: {name: default, namespace: kyma-system}\nspec: {config: {numTrustedProxies: 2}}\n";
+
+    fn desired(cr: bool) -> Desired {
+        let source = Source {
+            repo: "r".into(),
+            reference: "HEAD".into(),
+            commit: "c".into(),
+            path: ".".into(),
+        };
+        let mut files = vec![File {
+            path: "ISTIO_MODULE_VERSION".into(),
+            contents: b"1.28.0".to_vec(),
+        }];
+        if cr {
+            files.push(File {
+                path: "cr.yaml".into(),
+                contents: CR.into(),
+            });
+        }
+        let opts = crate::desired::Options {
+            allow_uninstall: !cr,
+            ..Default::default()
+        };
+        crate::desired::parse(source, &files, &opts).unwrap()
+    }
+
+    fn live(state: &str, applied: &str, istiod: Option<&str>) -> LiveState {
+        let mut items = vec![
+            json!({"apiVersion": "operator.kyma-project.io/v1alpha2", "kind": "Istio",
+            "metadata": {"name": "default", "namespace": "kyma-system",
+                         "annotations": {"operator.kyma-project.io/lastAppliedConfiguration": applied}},
+            "spec": {"config": {"numTrustedProxies": 2}}, "status": {"state": state}}),
+        ];
+        if let Some(v) = istiod {
+            items.push(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "istiod-1", "namespace": "istio-system", "labels": {"kyma-project.io/module": "istio"}},
+                "spec": {"containers": [{"name": "discovery", "image": format!("pilot:{v}-distroless")}]}}));
+        }
+        crate::live::snapshot::parse("t", &json!({"kind": "List", "items": items}).to_string())
+            .unwrap()
+    }
+
+    fn why(d: &Desired, l: &LiveState) -> Option<String> {
+        let plan = crate::plan::plan(d, l, &Default::default());
+        operator_caught_up(d, l, &plan)
+    }
+
+    #[test]
+    fn the_operator_has_caught_up_only_when_everything_agrees() {
+        let d = desired(true);
+        let done = r#"{"config":{"numTrustedProxies":2},"IstioTag":"1.30.2-distroless"}"#;
+        assert_eq!(why(&d, &live("Ready", done, Some("1.30.2"))), None);
+        assert!(
+            why(&d, &live("Processing", done, Some("1.30.2")))
+                .unwrap()
+                .contains("not Ready")
+        );
+        let old_spec = r#"{"config":{"numTrustedProxies":1},"IstioTag":"1.30.2-distroless"}"#;
+        assert!(
+            why(&d, &live("Ready", old_spec, Some("1.30.2")))
+                .unwrap()
+                .contains("does not match git")
+        );
+        let old_tag = r#"{"config":{"numTrustedProxies":2},"IstioTag":"1.29.3-distroless"}"#;
+        assert!(
+            why(&d, &live("Ready", old_tag, Some("1.30.2")))
+                .unwrap()
+                .contains("IstioTag")
+        );
+        assert!(
+            why(&d, &live("Ready", done, Some("1.29.3")))
+                .unwrap()
+                .contains("control plane")
+        );
+    }
+
+    #[test]
+    fn uninstall_waits_until_istio_is_gone() {
+        let d = desired(false);
+        assert!(
+            why(&d, &live("Deleting", "{}", Some("1.30.2")))
+                .unwrap()
+                .contains("still installed")
+        );
+        assert_eq!(why(&d, &live("Deleting", "{}", None)), None);
     }
 }
