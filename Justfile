@@ -84,3 +84,7 @@ cluster-test:
 # Run the pinned kubectl against the running test cluster, e.g. `just cluster-kubectl get pods -A`.
 cluster-kubectl *ARGS:
     bash hack/cluster/kubectl.sh {{ARGS}}
+
+# Benchmarks (BENCHMARKS.md): planner (criterion), plan at cluster scale against kubectl, apply throughput, git read, start-up; on a cluster of its own. `just bench plan git` runs some; sizes: BENCH_SIZES="1000 10000 50000".
+bench *SCENARIOS:
+    bash bench/run.sh {{SCENARIOS}}

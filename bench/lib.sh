@@ -1,0 +1,82 @@
+# Shared by the benchmark scripts (sourced, not run).
+# shellcheck shell=bash
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_dir=$(cd "$bench_dir/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=../hack/cluster/lib.sh
+source "$repo_dir/hack/cluster/lib.sh"
+
+# A state dir of its own, so the benchmark never touches a test cluster.
+export ISTIO_ROLLOUT_CLUSTER_DIR=${ISTIO_ROLLOUT_CLUSTER_DIR:-/tmp/istio-rollout-bench}
+export KUBECONFIG=${BENCH_KUBECONFIG:-$ISTIO_ROLLOUT_CLUSTER_DIR/kubeconfig}
+KUBECTL=${BENCH_KUBECTL:-$K8S_BIN_DIR/kubectl}
+ROLLOUT=${BENCH_ROLLOUT:-$repo_dir/target/release/istio-rollout}
+SIM=${ISTIO_ROLLOUT_SIM_ISTIO:-$repo_dir/target/debug/sim-istio}
+BENCH_OUT=${BENCH_OUT:-$repo_dir/target/bench}
+BENCH_REPEAT=${BENCH_REPEAT:-3}
+mkdir -p "$BENCH_OUT"
+
+k() { "$KUBECTL" "$@"; }
+blog() { printf '[bench] %s\n' "$*" >&2; }
+bdie() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+
+# median of the numbers on stdin (one per line)
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) exit 1; if (NR%2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+# now: seconds since the epoch with nanoseconds
+now() { date +%s.%N; }
+
+# measure OUT_PREFIX COMMAND...: runs COMMAND under GNU time, stdout to OUT_PREFIX.out; prints
+# "<wall seconds> <peak RSS KiB> <exit code>".
+measure() {
+	local prefix=$1 t0 t1 rc
+	shift
+	t0=$(now)
+	/usr/bin/time -f '%M' -o "$prefix.time" "$@" >"$prefix.out" 2>"$prefix.err" && rc=0 || rc=$?
+	t1=$(now)
+	echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b-a}') $(tail -n 1 "$prefix.time") $rc"
+}
+
+# The API server's request counters as "verb resource count" lines (LIST and GET only: the
+# controllers and kwok, idle, only WATCH, UPDATE and PATCH, so these are the reader's requests).
+api_counts() {
+	k get --raw /metrics | awk '
+		/^apiserver_request_total\{/ {
+			verb = ""; res = ""
+			if (match($0, /verb="[A-Z]+"/)) verb = substr($0, RSTART + 6, RLENGTH - 7)
+			if (match($0, /resource="[^"]*"/)) res = substr($0, RSTART + 10, RLENGTH - 11)
+			if (verb == "LIST" || verb == "GET") n[verb " " res] += $NF
+		}
+		END { for (key in n) print key, n[key] }'
+}
+# api_delta BEFORE_FILE AFTER_FILE: total LIST+GET requests in between, minus the one GET of
+# /metrics itself (non-resource requests are not in apiserver_request_total anyway).
+api_delta() {
+	awk 'NR == FNR {b[$1 " " $2] = $3; next} {d += $3 - b[$1 " " $2]} END {print d + 0}' "$1" "$2"
+}
+
+# make_desired_repo DIR [MODULE]: a git repository whose istio/ holds an Istio CR that sets
+# nothing and ISTIO_MODULE_VERSION (default 1.28.0, i.e. Istio 1.30.2).
+make_desired_repo() {
+	local dir=$1 module=${2:-1.28.0}
+	rm -rf "$dir"
+	mkdir -p "$dir/istio"
+	printf 'apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n' >"$dir/istio/cr.yaml"
+	echo "$module" >"$dir/istio/ISTIO_MODULE_VERSION"
+	git -C "$dir" init -q -b main
+	git -C "$dir" add istio
+	git -C "$dir" -c user.name=bench -c user.email=bench@example.com commit -q -m "module $module"
+}
+
+# The simulated operator: reset (module 1.27.4 / Istio 1.29.3) or upgrade (1.28.0 / 1.30.2).
+sim_reset() { "$SIM" reset --kubeconfig "$KUBECONFIG" >/dev/null 2>&1 || "$SIM" reset --kubeconfig "$KUBECONFIG"; }
+sim_upgrade() { "$SIM" upgrade --kubeconfig "$KUBECONFIG" --module-version 1.28.0 --istio-version 1.30.2 >/dev/null 2>&1 ||
+	"$SIM" upgrade --kubeconfig "$KUBECONFIG" --module-version 1.28.0 --istio-version 1.30.2; }
+
+# machine_info: one line per fact, for BENCHMARKS.md.
+machine_info() {
+	echo "cpu: $(nproc) x $(lscpu | sed -n 's/^Model name: *//p')"
+	echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
+	echo "load (1/5/15 min) at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "kubectl: $(k version --client -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -1)"
+	echo "istio-rollout: $("$ROLLOUT" --version) ($(git -C "$repo_dir" rev-parse --short HEAD))"
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `just bench`: every scenario of BENCHMARKS.md, tables to stdout and target/bench/report.md.
+# Usage: run.sh [SCENARIO...]   scenarios: planner plan apply git startup (default: all)
+# Environment:
+#   BENCH_SIZES        cluster sizes in pods for `plan` (default "1000 10000"; add 50000 on a
+#                      machine that holds it: populating takes about 30 pods/s on 2 cores)
+#   BENCH_REPEAT       runs per measurement (default 3; medians are reported)
+#   BENCH_PODS         synthetic pods of the planner bench (default 100000)
+#   BENCH_APPLY_*, BENCH_GIT_*, BENCH_STARTUP_RUNS: see apply.sh, git.sh, startup.sh
+#   BENCH_KUBECONFIG   use this cluster instead of starting one (it must run the simulated Istio)
+#   ISTIO_ROLLOUT_CLUSTER_DIR  state dir of the cluster started here (default /tmp/istio-rollout-bench)
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+(($#)) || set -- planner plan apply git startup
+cd "$repo_dir"
+blog "building the release binary and sim-istio"
+cargo build --release --locked --bin istio-rollout
+cargo build --locked -p istio-rollout-testenv --bin sim-istio
+report=$BENCH_OUT/report.md
+{
+	echo "# benchmark run $(date -u +%FT%TZ)"
+	echo
+	machine_info | sed 's/^/- /'
+	echo
+} >"$report"
+
+needs_cluster=false
+for s in "$@"; do [[ $s == plan || $s == apply ]] && needs_cluster=true; done
+if $needs_cluster && [[ -z ${BENCH_KUBECONFIG:-} ]]; then
+	bash hack/cluster/build.sh
+	export ISTIO_ROLLOUT_SIM_ISTIO=$SIM
+	trap 'bash hack/cluster/down.sh || true; rm -f "$ISTIO_ROLLOUT_CLUSTER_DIR.lock"' EXIT
+	line=$(bash hack/cluster/up.sh | tail -n 1)
+	[[ $line == KUBECONFIG=* ]] || bdie "the benchmark cluster did not start: $line"
+fi
+
+for s in "$@"; do
+	case $s in
+	planner)
+		cargo bench --locked --bench planner 2>&1 | tee "$BENCH_OUT/planner.txt"
+		{
+			echo "## planner (criterion)"
+			echo
+			grep -E '^planner/|time:|thrpt:' "$BENCH_OUT/planner.txt" | sed 's/^/    /'
+			echo
+		} >>"$report"
+		;;
+	plan | apply | git | startup)
+		rm -f "$BENCH_OUT/$s.tsv"
+		# shellcheck disable=SC2086
+		case $s in
+		plan) bash "$bench_dir/plan.sh" ${BENCH_SIZES:-1000 10000} ;;
+		*) bash "$bench_dir/$s.sh" ;;
+		esac
+		{
+			echo "## $s"
+			echo
+			bash "$bench_dir/report.sh" "$s"
+			echo
+		} >>"$report"
+		;;
+	*) bdie "unknown scenario: $s (planner plan apply git startup)" ;;
+	esac
+done
+cat "$report"
