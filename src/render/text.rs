@@ -149,6 +149,12 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
             format!("{} pods", e.pods.len())
         };
         let kyma = if e.kyma { ", Kyma" } else { "" };
+        if e.action == Action::Skip {
+            // Skips need nobody: one line each, so a `--namespace` run stays readable.
+            let line = format!("{head} ({pods}{kyma}): {}", e.note);
+            writeln!(out, "{}", p.paint(&line, style(e.action)))?;
+            continue;
+        }
         writeln!(
             out,
             "{} ({pods}{kyma})",
