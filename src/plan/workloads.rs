@@ -18,6 +18,29 @@ pub(super) struct Ctx<'a> {
     pub gateway_signature: String,
     pub control_plane_ready: bool,
     pub opts: &'a super::Options,
+    /// (namespace, Deployment) -> its newest ReplicaSet, computed once.
+    pub newest_rs: BTreeMap<(&'a str, &'a str), &'a str>,
+}
+
+/// Every Deployment's newest ReplicaSet (highest revision), in one pass over the owners.
+fn newest_replica_sets(live: &LiveState) -> BTreeMap<(&str, &str), &str> {
+    let mut best: BTreeMap<(&str, &str), (i64, &str)> = BTreeMap::new();
+    for o in live.owners.values() {
+        let (OwnerSpec::ReplicaSet { revision, .. }, Some(parent)) = (&o.spec, &o.owner) else {
+            continue;
+        };
+        if parent.kind != Kind::Deployment {
+            continue;
+        }
+        let rev = revision.unwrap_or(0);
+        let slot = best
+            .entry((o.key.namespace.as_str(), parent.name.as_str()))
+            .or_insert((rev, o.key.name.as_str()));
+        if rev > slot.0 {
+            *slot = (rev, o.key.name.as_str());
+        }
+    }
+    best.into_iter().map(|(k, (_, name))| (k, name)).collect()
 }
 
 #[derive(Default)]
@@ -85,6 +108,7 @@ pub(super) fn entries(
         gateway_signature,
         control_plane_ready,
         opts,
+        newest_rs: newest_replica_sets(live),
     };
     let mut groups: BTreeMap<ObjectKey, Group> = BTreeMap::new();
     let gateway_key = ObjectKey::new(
@@ -180,22 +204,9 @@ fn newest_revision<'a>(
     let newest: Box<dyn Fn(&Pod) -> bool> = match &owner.spec {
         OwnerSpec::Deployment { .. } => {
             let rs = ctx
-                .live
-                .owners
-                .values()
-                .filter(|o| o.key.kind == Kind::ReplicaSet && o.key.namespace == key.namespace)
-                .filter(|o| {
-                    o.owner
-                        .as_ref()
-                        .is_some_and(|p| p.kind == Kind::Deployment && p.name == key.name)
-                })
-                .max_by_key(|o| match o.spec {
-                    OwnerSpec::ReplicaSet { revision, .. } => revision.unwrap_or(0),
-                    _ => 0,
-                })?
-                .key
-                .name
-                .clone();
+                .newest_rs
+                .get(&(key.namespace.as_str(), key.name.as_str()))?
+                .to_string();
             Box::new(move |p: &Pod| p.owner.as_ref().is_some_and(|o| o.name == rs))
         }
         OwnerSpec::StatefulSet { status, .. } => {
