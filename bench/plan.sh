@@ -8,7 +8,8 @@
 # Baselines: `kubectl get --raw /api/v1/pods` (the bytes of every pod in one response, not
 # decoded: the API server's floor), `kubectl get pods -A -o json` (the cost of merely reading the
 # pods, paged by 500 like the tool) and `kubectl get <every kind the planner reads> -A -o json`
-# (what README's snapshot command reads).
+# (what README's snapshot command reads). BENCH_PLAN_BASELINES picks some (kubectl needs about
+# 200 KiB of memory per pod for -o json).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,7 +31,7 @@ for n in "$@"; do
 	blog "plan at $n (the cluster holds $pods pods in all); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 	sleep 5 # let the controllers settle after the upgrade
 	for ((r = 1; r <= BENCH_REPEAT; r++)); do
-		for cmd in plan kubectl-raw kubectl-pods kubectl-all; do
+		for cmd in plan ${BENCH_PLAN_BASELINES:-kubectl-raw kubectl-pods kubectl-all}; do
 			case $cmd in
 			plan) argv=("$ROLLOUT" plan --repo "$repo" --path istio --kubeconfig "$KUBECONFIG" --output json) ;;
 			kubectl-raw) argv=("$KUBECTL" get --raw /api/v1/pods) ;;

@@ -42,7 +42,8 @@ git)
 		 | {c: .[0], f: .[1], cmd: .[2], wall: (.[4] | tonumber), rss: (.[5] | tonumber), rc: .[6]}]
 		| def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 		  def r3: . * 1000 | round / 1000;
-		  (map(select(.cmd == "git-clone") | .wall) | med) as $base
+		  group_by([.c, .f])[]
+		| (map(select(.cmd == "git-clone") | .wall) | med) as $base
 		| group_by(.cmd)[]
 		| "| \(.[0].cmd) | \(.[0].c) commits, \(.[0].f) files | \(map(.wall) | med | r3) s | \((map(.wall) | med) / $base | . * 100 | round / 100) | \(map(.rss) | med / 1024 | . * 10 | round / 10) MiB | \(map(.rc) | unique | join(",")) | \(length) |"
 	' "$BENCH_OUT/git.tsv" | {
