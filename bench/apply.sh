@@ -10,6 +10,8 @@
 # Before each run (not timed): the operator is reset to 1.29.3, every Deployment is restarted so
 # that its pods run 1.29.3 again, then the operator upgrades to 1.30.2. While a run goes, the sum
 # of the Deployments' status.unavailableReplicas is sampled every 0.5 s; its peak is reported.
+# Results accumulate in target/bench/apply.tsv; runs already there are skipped (delete it to
+# start over).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,7 +48,7 @@ prepare() {
 			done
 		} | k apply --server-side -f - >/dev/null
 	else
-		k rollout restart deployment -n "$ns" --all >/dev/null
+		k rollout restart deployment -n "$ns" >/dev/null
 	fi
 	wait_settled
 	sim_upgrade
@@ -64,6 +66,10 @@ sample_unavailable() {
 
 for ((r = 1; r <= BENCH_REPEAT; r++)); do
 	for v in $variants; do
+		# A run already in the results (an interrupted benchmark started again) is not repeated.
+		if awk -F'\t' -v d="$count" -v p="$replicas" -v v="$v" -v r="$r" '$1 == d && $2 == p && $3 == v && $4 == r {found = 1} END {exit !found}' "$results"; then
+			continue
+		fi
 		prepare
 		blog "apply: $v #$r ($count Deployments x $replicas; load $(cut -d' ' -f1-3 /proc/loadavg))"
 		echo 0 >"$BENCH_OUT/apply.peak"
@@ -78,7 +84,7 @@ for ((r = 1; r <= BENCH_REPEAT; r++)); do
 			done
 			;;
 		kubectl-all)
-			k rollout restart deployment -n "$ns" --all >/dev/null || rc=$?
+			k rollout restart deployment -n "$ns" >/dev/null || rc=$?
 			for d in $(deployments); do k rollout status -n "$ns" "$d" --timeout=10m >/dev/null || rc=$?; done
 			;;
 		apply-*)

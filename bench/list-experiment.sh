@@ -16,14 +16,4 @@ for ((r = 1; r <= BENCH_REPEAT; r++)); do
 		done
 	done
 done
-jq -Rrs '
-	[split("\n")[1:][] | select(length > 0) | split("\t")
-	 | {v: .[0], page: .[1], req: .[4], wall: (.[5] | tonumber), peak: (.[8] | tonumber), pods: .[3]}]
-	| def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-	  group_by([.page, .v])[]
-	| "| \(.[0].v) | \(if .[0].page == "0" then "all in one" else .[0].page end) | \(.[0].pods) | \(.[0].req) | \(map(.wall) | med) s | \(map(.peak) | med / 1024 | . * 10 | round / 10) MiB | \(length) |"
-' "$out" | {
-	echo "| variant | page size | pods | requests | wall (median) | process peak RSS (median) | runs |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
-	cat
-}
+bash "$bench_dir/report.sh" list

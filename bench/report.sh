@@ -59,5 +59,19 @@ startup)
 		cat
 	}
 	;;
+list)
+	jq -Rrs '
+		[split("\n")[1:][] | select(length > 0) | split("\t")
+		 | {v: .[0], page: (.[1] | tonumber), req: .[4], wall: (.[5] | tonumber), peak: (.[8] | tonumber), pods: .[3]}]
+		| def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+		  (map(select(.v == "typed" and .page == 500) | .wall) | med) as $base
+		| sort_by(if .page == 0 then 1e9 else .page end) | group_by(if .page == 0 then 1e9 else .page end)[] | group_by(.v)[]
+		| "| \(.[0].v) | \(if .[0].page == 0 then "all in one" else .[0].page end) | \(.[0].pods) | \(.[0].req) | \(map(.wall) | med) s | \((map(.wall) | med) / $base | . * 100 | round / 100) | \(map(.peak) | med / 1024 | . * 10 | round / 10) MiB | \(length) |"
+	' "$BENCH_OUT/list.tsv" | {
+		echo "| variant | page size | pods | requests | wall (median) | ratio to typed, page 500 | process peak RSS (median) | runs |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+		cat
+	}
+	;;
 *) bdie "unknown report: $1" ;;
 esac
