@@ -116,14 +116,10 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/base"),
     )
     .await;
-    let kc_file = common::cluster::kubeconfig_as(
-        cluster.kubeconfig_path(),
-        &client,
-        "istio-rollout",
-        "istio-rollout",
-        repo.path(),
-    )
-    .await;
+    let kc_file = cluster
+        .kubeconfig_as("istio-rollout", "istio-rollout", repo.path())
+        .await
+        .unwrap();
     let kc = kc_file.as_path();
 
     let (code, before, _) = run(kc, &repo, "plan", &["--namespace", &n]);
@@ -198,18 +194,13 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_permission_is_named() {
     let cluster = Cluster::shared();
-    let client = cluster.client().await.unwrap();
     let ns = cluster.namespace("rbac", false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     // A ServiceAccount with no permissions at all.
-    let kc = common::cluster::kubeconfig_as(
-        cluster.kubeconfig_path(),
-        &client,
-        ns.name(),
-        "nobody",
-        dir.path(),
-    )
-    .await;
+    let kc = cluster
+        .kubeconfig_as(ns.name(), "nobody", dir.path())
+        .await
+        .unwrap();
     let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
     let out = Command::cargo_bin("istio-rollout")
         .unwrap()

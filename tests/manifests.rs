@@ -1107,14 +1107,10 @@ async fn job_commands_run_as_the_service_account() {
     let _sim = cluster.sim().await.unwrap();
     apply_base(&client).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = common::cluster::kubeconfig_as(
-        cluster.kubeconfig_path(),
-        &client,
-        NAMESPACE,
-        "istio-rollout",
-        dir.path(),
-    )
-    .await;
+    let kubeconfig = cluster
+        .kubeconfig_as(NAMESPACE, "istio-rollout", dir.path())
+        .await
+        .unwrap();
     for variant in ["argocd", "flux", "cronjob"] {
         let job = &jobs(variant)[0];
         let c = the_container(job);
@@ -1185,14 +1181,10 @@ async fn read_only_role_plans_and_snapshots() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = common::cluster::kubeconfig_as(
-        cluster.kubeconfig_path(),
-        &client,
-        ns.name(),
-        "pr-check",
-        dir.path(),
-    )
-    .await;
+    let kubeconfig = cluster
+        .kubeconfig_as(ns.name(), "pr-check", dir.path())
+        .await
+        .unwrap();
     let user = format!("system:serviceaccount:{}:pr-check", ns.name());
     let result = async {
         // RBAC bindings take effect at once in the authorizer; no wait needed.

@@ -107,6 +107,34 @@ impl Cluster {
     /// A client that authenticates as ServiceAccount `namespace/name` (created if missing)
     /// with a token from the TokenRequest API, for RBAC tests.
     pub async fn client_as(&self, namespace: &str, name: &str) -> Result<Client> {
+        let token = self.token_for(namespace, name).await?;
+        let mut config = self.config().await?;
+        // AuthInfo's token is a secret string; deserialising keeps this crate free of `secrecy`.
+        config.auth_info =
+            serde_json::from_value::<AuthInfo>(serde_json::json!({ "token": token }))?;
+        config.default_namespace = namespace.to_string();
+        Ok(Client::try_from(config)?)
+    }
+
+    /// A kubeconfig file (in `dir`) that authenticates as ServiceAccount `namespace/name`
+    /// (created if missing), for running the binary under test as that identity.
+    pub async fn kubeconfig_as(&self, namespace: &str, name: &str, dir: &Path) -> Result<PathBuf> {
+        let token = self.token_for(namespace, name).await?;
+        let mut kc = serde_json::to_value(&self.kubeconfig)?;
+        let user = format!("{namespace}-{name}");
+        kc["users"] = serde_json::json!([{"name": user, "user": {"token": token}}]);
+        for ctx in kc["contexts"].as_array_mut().into_iter().flatten() {
+            ctx["context"]["user"] = serde_json::Value::String(user.clone());
+        }
+        let path = dir.join(format!("kubeconfig-{namespace}-{name}.json"));
+        std::fs::write(&path, kc.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// A one-hour token of ServiceAccount `namespace/name` (created if missing) from the
+    /// TokenRequest API.
+    async fn token_for(&self, namespace: &str, name: &str) -> Result<String> {
         let admin = self.client().await?;
         let sas: Api<ServiceAccount> = Api::namespaced(admin, namespace);
         let sa = ServiceAccount {
@@ -138,12 +166,7 @@ impl Cluster {
             .status
             .context("TokenRequest without status")?
             .token;
-        let mut config = self.config().await?;
-        // AuthInfo's token is a secret string; deserialising keeps this crate free of `secrecy`.
-        config.auth_info =
-            serde_json::from_value::<AuthInfo>(serde_json::json!({ "token": token }))?;
-        config.default_namespace = namespace.to_string();
-        Ok(Client::try_from(config)?)
+        Ok(token)
     }
 
     /// A fresh namespace named `<prefix>-<unique>`, deleted when the returned value drops

@@ -1,9 +1,6 @@
 //! Cluster helpers for the tests that run against the real control plane.
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
-use kube::config::Kubeconfig;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -44,46 +41,6 @@ pub async fn apply_dir(client: &kube::Client, dir: &Path) {
             .unwrap_or_else(|e| panic!("applying {kind} {name} from {}: {e}", file.display()));
         }
     }
-}
-
-/// A kubeconfig file that authenticates as ServiceAccount `namespace/name` with a fresh token.
-pub async fn kubeconfig_as(
-    admin_kubeconfig: &Path,
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    dir: &Path,
-) -> PathBuf {
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    if sas.get_opt(name).await.unwrap().is_none() {
-        let sa: ServiceAccount =
-            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
-        sas.create(&PostParams::default(), &sa).await.unwrap();
-    }
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let token = sas
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token;
-    let kc = Kubeconfig::read_from(admin_kubeconfig).unwrap();
-    let mut v = serde_json::to_value(&kc).unwrap();
-    let user = format!("{namespace}-{name}");
-    v["users"] = serde_json::json!([{"name": user, "user": {"token": token}}]);
-    for ctx in v["contexts"].as_array_mut().unwrap() {
-        ctx["context"]["user"] = Value::String(user.clone());
-    }
-    let path = dir.join(format!("kubeconfig-{namespace}-{name}.json"));
-    std::fs::write(&path, v.to_string()).unwrap();
-    path
 }
 
 /// The entries of a plan or report that are not skips. With `--namespace`, workloads of other
