@@ -97,7 +97,7 @@ fn reads_the_commit_not_the_work_tree() {
 }
 
 #[test]
-fn file_urls_fetch_only_the_ref() {
+fn file_urls_open_the_repository_in_place() {
     let (r, c1, c2) = history();
     let url = r.url();
     for (reference, commit) in [
@@ -189,4 +189,85 @@ fn the_bundled_example_reads_from_a_fresh_repository() {
     assert_eq!(d.module_version.unwrap().to_string(), "1.30.0");
     assert_eq!(d.istio_version.unwrap().to_string(), "1.30.2");
     assert!(d.istio_version_from.contains("proxyv2"));
+}
+
+/// `git daemon` serving one repository read-only on loopback: a remote with the smart protocol.
+struct GitDaemon {
+    child: std::process::Child,
+    url: String,
+}
+
+impl GitDaemon {
+    fn serve(repo: &TestRepo) -> GitDaemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = repo.path().parent().unwrap();
+        let name = repo.path().file_name().unwrap().to_str().unwrap();
+        let child = std::process::Command::new("git")
+            .args([
+                "daemon",
+                "--export-all",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git daemon runs (part of git; apt-get install git)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return GitDaemon {
+                    child,
+                    url: format!("git://127.0.0.1:{port}/{name}"),
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("git daemon did not listen on port {port}");
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn remote_urls_fetch_only_the_ref() {
+    let (r, c1, c2) = history();
+    let daemon = GitDaemon::serve(&r);
+    for (reference, commit) in [
+        (None, c2),
+        (Some("main"), c2),
+        (Some("old"), c1),
+        (Some("v1"), c1),
+        (Some("v1-light"), c1),
+    ] {
+        let (source, files) = read(&daemon.url, reference, "clusters/prod")
+            .unwrap_or_else(|e| panic!("{reference:?}: {e}"));
+        assert_eq!(source.commit, commit.to_string(), "{reference:?}");
+        assert_eq!(source.repo, daemon.url);
+        let want = if commit == c1 { CR_V1 } else { CR_V2 };
+        assert_eq!(
+            content(&files, "clusters/prod/istio.yaml"),
+            want,
+            "{reference:?}"
+        );
+    }
+    let (source, _) = read(&daemon.url, Some(&c1.to_string()), "clusters/prod").unwrap();
+    assert_eq!(source.commit, c1.to_string());
+    let err = read(&daemon.url, Some("nope"), "clusters/prod").unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert_eq!(
+        err.exit_code(),
+        istio_rollout::error::ExitCode::InvalidInput,
+        "{err}"
+    );
 }

@@ -115,6 +115,8 @@ pub async fn patch_template(
 
 /// Waits until the workload's rollout completes by kubectl's rules; fails on a progress deadline.
 pub async fn wait_rollout(client: &Client, key: &ObjectKey, poll: Duration) -> Result<()> {
+    // Small rollouts finish in about a second: look again soon, then back off to `poll`.
+    let mut delay = Duration::from_millis(250).min(poll);
     loop {
         let owner = get_owner(client, key).await?;
         match rollout_state(&owner.spec) {
@@ -122,7 +124,10 @@ pub async fn wait_rollout(client: &Client, key: &ObjectKey, poll: Duration) -> R
             RolloutState::Failed(why) => {
                 return Err(Error::Failure(format!("{key}: rollout failed: {why}")));
             }
-            RolloutState::InProgress(_) => tokio::time::sleep(poll).await,
+            RolloutState::InProgress(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(poll);
+            }
         }
     }
 }

@@ -34,7 +34,10 @@ pub const SSH_KEY_ENV: &str = "ISTIO_ROLLOUT_SSH_KEY";
 /// Reads every file under `dir` (recursively) at `reference` (default: HEAD).
 pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, Vec<File>)> {
     let shown = redact(repo);
-    let (repository, _tmp) = if is_remote(repo) {
+    // A file:// URL names a repository on this machine: open it in place. libgit2's local
+    // transport copies the whole history even when asked for depth 1 (see BENCHMARKS.md).
+    let local_path = repo.strip_prefix("file://");
+    let (repository, _tmp) = if is_remote(repo) && local_path.is_none() {
         let tmp =
             tempfile::tempdir().map_err(|e| Error::Failure(format!("temporary directory: {e}")))?;
         let r = Repository::init_bare(tmp.path())
@@ -42,7 +45,7 @@ pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, V
         let spec = fetch(&r, repo, reference).map_err(|e| classify(e, repo, &shown))?;
         (r, Some((tmp, spec)))
     } else {
-        let r = Repository::open(repo)
+        let r = Repository::open(local_path.unwrap_or(repo))
             .map_err(|e| Error::Git(format!("{shown}: not a git repository ({})", e.message())))?;
         (r, None)
     };

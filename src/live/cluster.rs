@@ -17,8 +17,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-/// Objects per list request.
-pub const PAGE_SIZE: u32 = 500;
+/// Objects per list request. 100 keeps the decoding of a page of full Pod objects near 20 MiB
+/// at the same wall time as 500 (BENCHMARKS.md, the listing experiment).
+pub const PAGE_SIZE: u32 = 100;
 const RETRIES: u32 = 5;
 
 /// Connects like kubectl: `--kubeconfig`/`--context`, else `KUBECONFIG` or `~/.kube/config`,
