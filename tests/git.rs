@@ -206,7 +206,7 @@ impl GitDaemon {
             .port();
         let base = repo.path().parent().unwrap();
         let name = repo.path().file_name().unwrap().to_str().unwrap();
-        let child = std::process::Command::new("git")
+        let mut child = std::process::Command::new("git")
             .args([
                 "daemon",
                 "--export-all",
@@ -228,6 +228,9 @@ impl GitDaemon {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("git daemon did not listen on port {port}");
     }
 }
