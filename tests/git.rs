@@ -206,16 +206,20 @@ impl GitDaemon {
             .port();
         let base = repo.path().parent().unwrap();
         let name = repo.path().file_name().unwrap().to_str().unwrap();
-        let mut child = std::process::Command::new("git")
-            .args([
-                "daemon",
-                "--export-all",
-                "--reuseaddr",
-                "--listen=127.0.0.1",
-            ])
+        // `git daemon` forks the daemon; run it directly so that killing it leaves nothing behind.
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git runs")
+            .stdout;
+        let daemon =
+            std::path::Path::new(String::from_utf8_lossy(&exec_path).trim()).join("git-daemon");
+        let mut child = std::process::Command::new(daemon)
+            .args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg(base)
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("git daemon runs (part of git; apt-get install git)");
