@@ -66,17 +66,7 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();
 
-    let deployment: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "app", "image": "example/web:1"}]}}}
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), &n)
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
+    common::cluster::create_deployment(&client, &n, "web", 2).await;
     let sts: StatefulSet = serde_json::from_value(json!({
         "metadata": {"name": "db"},
         "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},

@@ -7,7 +7,7 @@ use common::repo::TestRepo;
 use istio_rollout_testenv::sim::last_applied;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -127,14 +127,7 @@ async fn cr_change_is_applied_and_only_the_gateway_restarts_after_the_operator()
     .await
     .unwrap();
 
-    let out = child.wait_with_output().await.unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{report:#}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = common::cluster::succeeded(child).await;
     let results: Vec<(&str, &str)> = common::cluster::own(&report)
         .into_iter()
         .map(|w| (w["name"].as_str().unwrap(), w["result"].as_str().unwrap()))
@@ -172,13 +165,7 @@ async fn a_killed_apply_continues_and_restarts_nothing_twice() {
     let api = Api::<Deployment>::namespaced(client.clone(), &n);
     let names: Vec<String> = (0..4).map(|i| format!("svc-{i}")).collect();
     for name in &names {
-        let d: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": name},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "example/app:1"}]}}}
-        }))
-        .unwrap();
-        api.create(&PostParams::default(), &d).await.unwrap();
+        common::cluster::create_deployment(&client, &n, name, 2).await;
     }
     for name in &names {
         wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))

@@ -5,7 +5,6 @@ mod common;
 use assert_cmd::Command;
 use common::repo::TestRepo;
 use istio_rollout_testenv::{Cluster, wait};
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
@@ -43,17 +42,7 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();
 
-    let deployment: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "app", "image": "example/web:1"}]}}}
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), &n)
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
+    common::cluster::create_deployment(&client, &n, "web", 2).await;
     let bare: Pod = serde_json::from_value(json!({
         "metadata": {"name": "bare"},
         "spec": {"containers": [{"name": "app", "image": "example/tool:1"}]}

@@ -7,9 +7,7 @@ use common::cluster::own;
 use common::repo::TestRepo;
 use istio_rollout_testenv::sim::last_applied;
 use istio_rollout_testenv::{Cluster, wait};
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -60,16 +58,7 @@ async fn settings_rules_restart_once_and_converge() {
     let ns = cluster.namespace("rules", true).await.unwrap();
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "example/web:1"}]}}}
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), &n)
-        .create(&PostParams::default(), &d)
-        .await
-        .unwrap();
+    common::cluster::create_deployment(&client, &n, "web", 2).await;
     wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
         .await
         .unwrap();
@@ -127,14 +116,7 @@ async fn settings_rules_restart_once_and_converge() {
         .await
         .unwrap();
 
-    let out = child.wait_with_output().await.unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{report:#}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = common::cluster::succeeded(child).await;
     let results: Vec<&Value> = own(&report).into_iter().map(|w| &w["result"]).collect();
     assert_eq!(results, vec!["restarted"], "{report:#}");
     assert_eq!(report["remaining"]["pending"], false, "{report:#}");

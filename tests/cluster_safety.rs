@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 fn apply_command(
@@ -36,16 +36,6 @@ fn apply_command(
     c
 }
 
-fn deployment(name: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "app", "image": "example/app:1"}]}}}
-    }))
-    .unwrap()
-}
-
 fn rolling(d: &Deployment) -> bool {
     let s = d.status.clone().unwrap_or_default();
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -65,9 +55,12 @@ async fn max_concurrent_bounds_the_rollouts_under_way() {
     let api = Api::<Deployment>::namespaced(client.clone(), &n);
     let names: Vec<String> = (0..6).map(|i| format!("svc-{i}")).collect();
     for name in &names {
-        api.create(&PostParams::default(), &deployment(name))
-            .await
-            .unwrap();
+        api.create(
+            &PostParams::default(),
+            &common::cluster::deployment(name, 1),
+        )
+        .await
+        .unwrap();
     }
     for name in &names {
         wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))
@@ -110,15 +103,8 @@ async fn max_concurrent_bounds_the_rollouts_under_way() {
             (max_seen, seen_any)
         })
     };
-    let out = child.wait_with_output().await.unwrap();
+    let report = common::cluster::succeeded(child).await;
     let (max_seen, seen_any) = watcher.await.unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{report:#}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(common::cluster::own(&report).len(), 6);
     assert!(
         common::cluster::own(&report)
@@ -198,14 +184,7 @@ async fn a_pdb_blocks_evictions_until_it_allows_one() {
     )
     .await
     .unwrap();
-    let out = child.wait_with_output().await.unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{report:#}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = common::cluster::succeeded(child).await;
     assert_eq!(
         common::cluster::own(&report)[0]["result"],
         "evicted",

@@ -79,3 +79,40 @@ pub async fn upgrade(sim: &istio_rollout_testenv::Sim) {
         .await
         .unwrap();
 }
+
+/// A Deployment of `replicas` pods with one plain container, labelled `app: <name>`.
+pub fn deployment(name: &str, replicas: i32) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": "example/app:1"}]}}}
+    }))
+    .unwrap()
+}
+
+/// Creates [`deployment`] in `namespace`.
+pub async fn create_deployment(client: &kube::Client, namespace: &str, name: &str, replicas: i32) {
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), namespace)
+        .create(
+            &kube::api::PostParams::default(),
+            &deployment(name, replicas),
+        )
+        .await
+        .unwrap();
+}
+
+/// Waits for a run of the tool started with `-o json`, asserts it exited 0 (its report and stderr
+/// in the message), and returns the report.
+pub async fn succeeded(child: tokio::process::Child) -> Value {
+    let out = child.wait_with_output().await.unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
