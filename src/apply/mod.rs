@@ -104,11 +104,18 @@ pub async fn run(
         let versions_differ = plan.versions.live != plan.versions.target && !plan.uninstall;
         // On uninstall, sidecars restarted while Istio still runs would be injected again.
         let still_installed = plan.uninstall && !plan.control_plane.versions.is_empty();
-        if cr_changed || versions_differ || !plan.control_plane.ready || still_installed {
-            report.operator = Some(wait_for_operator(client, desired, popts, opts).await?);
-        }
+        // The plan to work from: the operator wait's last (fresh) one, else the given one, as
+        // nothing changed since it was made.
+        let mut current =
+            if cr_changed || versions_differ || !plan.control_plane.ready || still_installed {
+                let (caught_up, latest) = wait_for_operator(client, desired, popts, opts).await?;
+                report.operator = Some(caught_up);
+                latest
+            } else {
+                plan.clone()
+            };
 
-        // 2. Workloads, from a fresh plan (the operator may have restarted some already). Once the
+        // 2. Workloads, from that plan (the operator may have restarted some already). Once the
         // operator applied new gateway settings, the fresh plan no longer shows why the gateway
         // must restart: that entry comes from the plan made before.
         let gateway = plan
@@ -118,7 +125,6 @@ pub async fn run(
                 e.reasons.contains(&Reason::IngressGatewayConfig) && e.action == Action::Restart
             })
             .cloned();
-        let (_, mut current) = replan(client, desired, popts).await?;
         if let Some(g) = gateway
             && !current.workloads.iter().any(|e| key(e) == key(&g))
         {
@@ -187,7 +193,7 @@ async fn wait_for_operator(
     desired: &Desired,
     popts: &PlanOptions,
     opts: &ApplyOptions,
-) -> Result<String> {
+) -> Result<(String, Plan)> {
     let deadline = Instant::now() + opts.operator_timeout;
     loop {
         let (live, plan) = replan(client, desired, popts).await?;
@@ -198,14 +204,15 @@ async fn wait_for_operator(
         }
         let last = match operator_caught_up(desired, &live, &plan) {
             None => {
-                return Ok(format!(
-                    "caught up: control plane on {}",
-                    plan.control_plane
-                        .versions
-                        .iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                let versions: Vec<String> = plan
+                    .control_plane
+                    .versions
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect();
+                return Ok((
+                    format!("caught up: control plane on {}", versions.join(", ")),
+                    plan,
                 ));
             }
             Some(why) => why,
