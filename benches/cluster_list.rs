@@ -1,86 +1,24 @@
 //! An experiment for BENCHMARKS.md (scenario 1): how the cluster reader could list pods more
-//! cheaply. Lists every pod of the cluster in `KUBECONFIG` in pages of 500, three ways, and
+//! cheaply. Lists every pod of the cluster in `KUBECONFIG` page by page, three ways, and
 //! prints wall time and peak resident memory growth of each:
 //!
-//! - `typed`: as `src/live/cluster.rs` does today: `Api<Pod>::list`, full `k8s_openapi` Pods;
+//! - `typed`: `Api<Pod>::list`, full `k8s_openapi` Pods (what `src/live/cluster.rs` did before it
+//!   adopted `slim`);
 //! - `typed-rv0`: the same with `resourceVersion=0` (`ListParams::match_any`): any version the
 //!   API server's watch cache holds, no quorum read;
-//! - `slim`: the same requests, each page deserialized into a struct holding only the fields the
-//!   planner reads (serde skips the rest without allocating).
+//! - `slim`: the same requests, each page deserialized into `live::wire::PodObject`, only the
+//!   fields the planner reads (serde skips the rest without allocating): what the tool does.
 //!
 //! `KUBECONFIG=... cargo bench --bench cluster_list`; `BENCH_REPEAT` runs per variant (default 3),
 //! `BENCH_LIST_VARIANTS` (default `typed typed-rv0 slim`), `BENCH_LIST_PAGE` objects per request
-//! (default 500 as the tool; 0: everything in one response). The peak resident set of the whole
+//! (default 500; the tool uses 100; 0: everything in one response). The peak resident set of the whole
 //! process (`VmHWM`) is printed too: run one variant per process to compare peaks.
 //! Without a reachable cluster it says so and exits 0.
+use istio_rollout::live::wire::PodObject;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use kube::core::Request;
-use serde::Deserialize;
-use serde_json::Value;
-use std::collections::BTreeMap;
+use kube::core::{ObjectList, Request};
 use std::time::Instant;
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct SlimList {
-    metadata: SlimListMeta,
-    items: Vec<SlimPod>,
-}
-#[derive(Deserialize)]
-struct SlimListMeta {
-    #[serde(rename = "continue")]
-    continue_: Option<String>,
-}
-#[derive(Deserialize)]
-#[allow(dead_code)]
-#[serde(rename_all = "camelCase")]
-struct SlimMeta {
-    name: String,
-    namespace: String,
-    uid: String,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    owner_references: Vec<Value>,
-    deletion_timestamp: Option<String>,
-}
-#[derive(Deserialize)]
-#[allow(dead_code)]
-#[serde(rename_all = "camelCase")]
-struct SlimContainer {
-    name: String,
-    image: Option<String>,
-    restart_policy: Option<String>,
-    #[serde(default)]
-    env: Vec<Value>,
-    resources: Option<Value>,
-    readiness_probe: Option<serde::de::IgnoredAny>,
-}
-#[derive(Deserialize)]
-#[allow(dead_code)]
-#[serde(rename_all = "camelCase")]
-struct SlimSpec {
-    restart_policy: Option<String>,
-    #[serde(default)]
-    containers: Vec<SlimContainer>,
-    #[serde(default)]
-    init_containers: Vec<SlimContainer>,
-}
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct SlimStatus {
-    phase: Option<String>,
-}
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct SlimPod {
-    metadata: SlimMeta,
-    spec: Option<SlimSpec>,
-    status: Option<SlimStatus>,
-}
 
 /// Peak resident memory (VmHWM) in KiB; `reset` sets the peak to the current RSS first.
 fn hwm(reset: bool) -> u64 {
@@ -156,7 +94,7 @@ async fn slim(client: &kube::Client) -> anyhow::Result<(usize, usize)> {
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }
-        let page: SlimList = client.request(req.list(&lp)?).await?;
+        let page: ObjectList<PodObject> = client.request(req.list(&lp)?).await?;
         requests += 1;
         n += page.items.len();
         match page.metadata.continue_.filter(|t| !t.is_empty()) {

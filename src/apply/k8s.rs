@@ -163,12 +163,11 @@ pub async fn wait_pdbs(
         let mut blocked_by = None;
         for name in pods {
             let what = format!("get pod {namespace}/{name}");
-            if let Some(p) = retry(&mut stats(), &what, || pod_api.get_opt(name))
-                .await?
-                .as_ref()
-                .and_then(convert::pod)
-                && let Some(b) = blocking.iter().find(|b| b.covers(&p))
-            {
+            let Some(pod) = retry(&mut stats(), &what, || pod_api.get_opt(name)).await? else {
+                continue;
+            };
+            let labels = pod.metadata.labels.unwrap_or_default();
+            if let Some(b) = blocking.iter().find(|b| b.selects(namespace, &labels)) {
                 blocked_by = Some(format!("{namespace}/{}", b.name));
                 break;
             }

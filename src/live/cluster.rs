@@ -3,6 +3,7 @@
 
 use super::LiveState;
 use super::convert::Builder;
+use super::wire::PodObject;
 use crate::error::{Error, Result};
 use crate::istio::Istio;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -11,6 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ObjectList, Request};
 use kube::{Client, Config, Resource};
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
@@ -55,9 +57,10 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
 }
 
 /// One object read from the cluster, as the snapshot writer and the live-state builder take it.
-pub enum Object {
+/// Pods come as `P`: full objects for the snapshot, [`PodObject`] (the planner's fields) otherwise.
+pub enum Object<P> {
     Istio(Box<Istio>),
-    Pod(Box<Pod>),
+    Pod(Box<P>),
     Deployment(Box<Deployment>),
     StatefulSet(Box<StatefulSet>),
     DaemonSet(Box<DaemonSet>),
@@ -69,6 +72,42 @@ pub enum Object {
     ConfigMap(Box<ConfigMap>),
 }
 
+/// An item of a list: decodable, and with a uid to tell it from the others.
+pub trait ListItem: DeserializeOwned + Clone {
+    fn uid(&self) -> Option<&str>;
+}
+
+macro_rules! list_items {
+    ($($t:ty),*) => {$(
+        impl ListItem for $t {
+            fn uid(&self) -> Option<&str> {
+                self.metadata.uid.as_deref()
+            }
+        }
+    )*};
+}
+list_items!(
+    Istio,
+    Pod,
+    PodObject,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+    PodDisruptionBudget
+);
+
+/// The cluster-wide collection path of a kind (`/apis/apps/v1/deployments`).
+fn path<K: Resource>() -> String
+where
+    K::DynamicType: Default,
+{
+    K::url_path(&K::DynamicType::default(), None)
+}
+
 /// Counts what the reader asked of the API server.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -77,14 +116,16 @@ pub struct Stats {
     pub restarted_lists: u64,
 }
 
-/// Reads every object the planner needs and hands each to `sink` as it arrives.
-pub async fn visit(
+/// Reads every object the planner needs and hands each to `sink` as it arrives, in this order:
+/// the Istio CRs, the workload kinds, PodDisruptionBudgets, pods, the mesh ConfigMap.
+pub async fn visit<P: ListItem>(
     client: &Client,
-    sink: &mut dyn FnMut(Object) -> Result<()>,
+    sink: &mut dyn FnMut(Object<P>) -> Result<()>,
     stats: &mut Stats,
 ) -> Result<()> {
     // The Istio CRD may be absent (no module installed): that is an empty list, not an error.
-    match list_all::<Istio>(client, "istios.operator.kyma-project.io", stats, &mut |o| {
+    let istios = "istios.operator.kyma-project.io";
+    match list_all(client, &path::<Istio>(), istios, stats, &mut |o| {
         sink(Object::Istio(Box::new(o)))
     })
     .await
@@ -92,39 +133,69 @@ pub async fn visit(
         Err(Error::Failure(m)) if m.contains("(404)") => {}
         other => other?,
     }
-    list_all::<Deployment>(client, "deployments.apps", stats, &mut |o| {
-        sink(Object::Deployment(Box::new(o)))
-    })
+    list_all(
+        client,
+        &path::<Deployment>(),
+        "deployments.apps",
+        stats,
+        &mut |o| sink(Object::Deployment(Box::new(o))),
+    )
     .await?;
-    list_all::<StatefulSet>(client, "statefulsets.apps", stats, &mut |o| {
-        sink(Object::StatefulSet(Box::new(o)))
-    })
+    list_all(
+        client,
+        &path::<StatefulSet>(),
+        "statefulsets.apps",
+        stats,
+        &mut |o| sink(Object::StatefulSet(Box::new(o))),
+    )
     .await?;
-    list_all::<DaemonSet>(client, "daemonsets.apps", stats, &mut |o| {
-        sink(Object::DaemonSet(Box::new(o)))
-    })
+    list_all(
+        client,
+        &path::<DaemonSet>(),
+        "daemonsets.apps",
+        stats,
+        &mut |o| sink(Object::DaemonSet(Box::new(o))),
+    )
     .await?;
-    list_all::<ReplicaSet>(client, "replicasets.apps", stats, &mut |o| {
-        sink(Object::ReplicaSet(Box::new(o)))
-    })
+    list_all(
+        client,
+        &path::<ReplicaSet>(),
+        "replicasets.apps",
+        stats,
+        &mut |o| sink(Object::ReplicaSet(Box::new(o))),
+    )
     .await?;
-    list_all::<ReplicationController>(client, "replicationcontrollers", stats, &mut |o| {
-        sink(Object::ReplicationController(Box::new(o)))
-    })
+    let rcs = "replicationcontrollers";
+    list_all(
+        client,
+        &path::<ReplicationController>(),
+        rcs,
+        stats,
+        &mut |o| sink(Object::ReplicationController(Box::new(o))),
+    )
     .await?;
-    list_all::<Job>(client, "jobs.batch", stats, &mut |o| {
+    list_all(client, &path::<Job>(), "jobs.batch", stats, &mut |o| {
         sink(Object::Job(Box::new(o)))
     })
     .await?;
-    list_all::<CronJob>(client, "cronjobs.batch", stats, &mut |o| {
-        sink(Object::CronJob(Box::new(o)))
-    })
+    list_all(
+        client,
+        &path::<CronJob>(),
+        "cronjobs.batch",
+        stats,
+        &mut |o| sink(Object::CronJob(Box::new(o))),
+    )
     .await?;
-    list_all::<PodDisruptionBudget>(client, "poddisruptionbudgets.policy", stats, &mut |o| {
-        sink(Object::PodDisruptionBudget(Box::new(o)))
-    })
+    let pdbs = "poddisruptionbudgets.policy";
+    list_all(
+        client,
+        &path::<PodDisruptionBudget>(),
+        pdbs,
+        stats,
+        &mut |o| sink(Object::PodDisruptionBudget(Box::new(o))),
+    )
     .await?;
-    list_all::<Pod>(client, "pods", stats, &mut |o| {
+    list_all(client, &path::<Pod>(), "pods", stats, &mut |o| {
         sink(Object::Pod(Box::new(o)))
     })
     .await?;
@@ -139,13 +210,13 @@ pub async fn visit(
     Ok(())
 }
 
-/// Reads the live state from the cluster.
+/// Reads the live state from the cluster. Pods are decoded into the planner's fields only.
 pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
     let mut b = Builder::default();
-    let mut sink = |o: Object| -> Result<()> {
+    let mut sink = |o: Object<PodObject>| -> Result<()> {
         match o {
             Object::Istio(i) => b.istio(*i),
-            Object::Pod(p) => b.pod(&p),
+            Object::Pod(p) => b.pod(*p),
             Object::Deployment(d) => b.deployment(&d),
             Object::DaemonSet(d) => b.daemon_set(&d),
             Object::StatefulSet(s) => b.owner(super::convert::stateful_set(&s)),
@@ -164,31 +235,42 @@ pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
     Ok(b.finish())
 }
 
-/// Lists every object of a kind cluster-wide, page by page. A continue token that expired (410)
-/// restarts the listing; objects already handed over are not handed over twice.
-async fn list_all<K>(
+/// A uid as a number: 16 bytes per object seen instead of a string (UUIDs, as the API server
+/// assigns; anything else is hashed).
+fn uid_key(uid: &str) -> u128 {
+    let hex: String = uid.chars().filter(|c| *c != '-').collect();
+    u128::from_str_radix(&hex, 16).unwrap_or_else(|_| {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default();
+        (u128::from(h.hash_one(uid)) << 64) | u128::from(h.hash_one((uid, 1u8)))
+    })
+}
+
+/// Lists every object of a kind cluster-wide (`path`), page by page. A continue token that
+/// expired (410) restarts the listing; objects already handed over are not handed over twice.
+async fn list_all<K: ListItem>(
     client: &Client,
+    path: &str,
     resource: &str,
     stats: &mut Stats,
     each: &mut dyn FnMut(K) -> Result<()>,
-) -> Result<()>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::all(client.clone());
-    let mut seen: HashSet<String> = HashSet::new();
+) -> Result<()> {
+    let mut seen: HashSet<u128> = HashSet::new();
     let mut token: Option<String> = None;
+    let what = format!("list {resource} (all namespaces)");
     loop {
         let mut lp = ListParams::default().limit(PAGE_SIZE);
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }
-        let what = format!("list {resource} (all namespaces)");
-        let page = match retry(stats, &what, || api.list(&lp)).await {
+        let request = Request::new(path)
+            .list(&lp)
+            .map_err(|e| Error::Failure(format!("{what}: {e}")))?;
+        let page = match retry(stats, &what, || {
+            client.request::<ObjectList<K>>(request.clone())
+        })
+        .await
+        {
             Err(Error::Failure(m)) if m.contains("(410)") && token.is_some() => {
                 stats.restarted_lists += 1;
                 token = None;
@@ -198,8 +280,8 @@ where
         };
         for item in page.items {
             // After a restarted listing, objects already handed over come again: skip them.
-            if let Some(uid) = &item.meta().uid
-                && !seen.insert(uid.clone())
+            if let Some(uid) = item.uid()
+                && !seen.insert(uid_key(uid))
             {
                 continue;
             }

@@ -3,9 +3,11 @@
 use super::*;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, ReplicationController};
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 pub const PROXY_CONTAINER: &str = "istio-proxy";
 pub const STATUS_ANNOTATION: &str = "sidecar.istio.io/status";
@@ -46,7 +48,7 @@ fn controller(meta: &ObjectMeta) -> Option<OwnerRef> {
         .find(|o| o.controller == Some(true))
         .map(|o| OwnerRef {
             kind: Kind::from_name(&o.kind),
-            name: o.name.clone(),
+            name: o.name.as_str().into(),
         })
 }
 
@@ -211,7 +213,7 @@ pub fn cron_job(c: &CronJob) -> Owner {
     owner(&c.metadata, Kind::CronJob, None, OwnerSpec::CronJob)
 }
 
-fn pick_proxy(spec: &PodSpec) -> Option<(&Container, bool)> {
+fn pick_proxy(spec: &wire::PodSpec) -> Option<(&wire::Container, bool)> {
     if let Some(c) = spec.containers.iter().find(|c| c.name == PROXY_CONTAINER) {
         return Some((c, false));
     }
@@ -229,7 +231,7 @@ fn quantity(
     map.and_then(|m| m.get(key)).map(|q| q.0.clone())
 }
 
-fn proxy(c: &Container, native: bool) -> Proxy {
+fn proxy(c: &wire::Container, native: bool) -> Proxy {
     let env = c
         .env
         .iter()
@@ -251,43 +253,48 @@ fn proxy(c: &Container, native: bool) -> Proxy {
     }
 }
 
-/// Reduces a pod; pods that no longer run (Succeeded, Failed, being deleted) are dropped.
-pub fn pod(p: &k8s_openapi::api::core::v1::Pod) -> Option<Pod> {
-    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-    if matches!(phase, Some("Succeeded" | "Failed")) || p.metadata.deletion_timestamp.is_some() {
-        return None;
-    }
-    let spec = p.spec.as_ref()?;
-    let all = p.metadata.annotations.as_ref();
-    Some(Pod {
-        namespace: ns(&p.metadata).to_string(),
-        name: name(&p.metadata).to_string(),
-        owner: controller(&p.metadata),
-        labels: p.metadata.labels.clone().unwrap_or_default(),
-        annotations: all
-            .map(|a| {
-                a.iter()
-                    .filter(|(k, _)| kept_annotation(k) && k.as_str() != STATUS_ANNOTATION)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        injected: all.is_some_and(|a| a.contains_key(STATUS_ANNOTATION)),
-        restart_policy_never: spec.restart_policy.as_deref() == Some("Never"),
-        // In a gateway pod the proxy is the application; elsewhere it is only the sidecar.
-        has_readiness_probe: spec.containers.iter().any(|c| {
-            (c.name != PROXY_CONTAINER || is_gateway_pod(&p.metadata))
-                && c.readiness_probe.is_some()
-        }),
-        proxy: pick_proxy(spec).map(|(c, native)| proxy(c, native)),
-    })
+fn is_gateway_pod(labels: &BTreeMap<String, String>) -> bool {
+    labels
+        .get("istio")
+        .is_some_and(|v| v == "ingressgateway" || v == "egressgateway")
 }
 
-fn is_gateway_pod(meta: &ObjectMeta) -> bool {
-    meta.labels
-        .as_ref()
-        .and_then(|l| l.get("istio"))
-        .is_some_and(|v| v == "ingressgateway" || v == "egressgateway")
+/// Shares equal values between pods: one allocation per distinct namespace, owner name, label
+/// map, annotation map and proxy instead of one per pod.
+#[derive(Default)]
+struct Interner {
+    strs: HashSet<Arc<str>>,
+    maps: HashSet<SharedMap>,
+    proxies: HashSet<Arc<Proxy>>,
+}
+
+impl Interner {
+    fn str(&mut self, s: &str) -> Arc<str> {
+        if let Some(v) = self.strs.get(s) {
+            return v.clone();
+        }
+        let v: Arc<str> = Arc::from(s);
+        self.strs.insert(v.clone());
+        v
+    }
+
+    fn map(&mut self, m: BTreeMap<String, String>) -> SharedMap {
+        if let Some(v) = self.maps.get(&m) {
+            return v.clone();
+        }
+        let v = Arc::new(m);
+        self.maps.insert(v.clone());
+        v
+    }
+
+    fn proxy(&mut self, p: Proxy) -> Arc<Proxy> {
+        if let Some(v) = self.proxies.get(&p) {
+            return v.clone();
+        }
+        let v = Arc::new(p);
+        self.proxies.insert(v.clone());
+        v
+    }
 }
 
 pub fn pdb(p: &PodDisruptionBudget) -> Pdb {
@@ -335,18 +342,18 @@ fn is_control_plane(meta: &ObjectMeta) -> bool {
             .is_some_and(|v| v == "istio")
 }
 
-fn control_plane_images(object: String, spec: Option<&PodSpec>, out: &mut Vec<ControlPlaneImage>) {
-    let containers = spec.into_iter().flat_map(|s| {
-        s.containers
-            .iter()
-            .chain(s.init_containers.iter().flatten())
-    });
-    for c in containers {
-        if CONTROL_PLANE_CONTAINERS.contains(&c.name.as_str()) {
+/// Images of the containers that tell the control plane's version, from (name, image) pairs.
+fn control_plane_images<'a>(
+    object: String,
+    containers: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+    out: &mut Vec<ControlPlaneImage>,
+) {
+    for (name, image) in containers {
+        if CONTROL_PLANE_CONTAINERS.contains(&name) {
             out.push(ControlPlaneImage {
                 object: object.clone(),
-                container: c.name.clone(),
-                image: c.image.clone().unwrap_or_default(),
+                container: name.to_string(),
+                image: image.unwrap_or_default().to_string(),
             });
         }
     }
@@ -369,11 +376,15 @@ pub fn status_port(cm: &ConfigMap) -> Result<Option<u16>, String> {
     }
 }
 
-/// Collects objects one at a time into a [`LiveState`].
+/// Collects objects one at a time into a [`LiveState`]. PodDisruptionBudgets must come before
+/// pods: a pod keeps only the labels the planner or a PodDisruptionBudget of its namespace reads.
 #[derive(Default)]
 pub struct Builder {
     state: LiveState,
     template_images: Vec<ControlPlaneImage>,
+    interner: Interner,
+    /// Namespace -> label keys its PodDisruptionBudgets select on.
+    pdb_keys: HashMap<String, HashSet<String>>,
 }
 
 impl Builder {
@@ -381,34 +392,102 @@ impl Builder {
         self.state.istio_crs.push(istio);
     }
 
-    pub fn pod(&mut self, p: &k8s_openapi::api::core::v1::Pod) {
-        if is_control_plane(&p.metadata) {
-            let object = format!("Pod {}/{}", ns(&p.metadata), name(&p.metadata));
-            control_plane_images(object, p.spec.as_ref(), &mut self.state.control_plane);
+    /// Reduces a pod and keeps it; pods that no longer run (Succeeded, Failed, being deleted) are
+    /// dropped, control-plane pods give the images the control plane runs.
+    pub fn pod(&mut self, p: wire::PodObject) {
+        let meta = p.metadata;
+        let namespace = meta.namespace.as_deref().unwrap_or("default");
+        let name = meta.name.unwrap_or_default();
+        let Some(spec) = p.spec else { return };
+        let labels = meta.labels.unwrap_or_default();
+        if namespace == ISTIO_NAMESPACE
+            && labels.get(KYMA_MODULE_LABEL).is_some_and(|v| v == "istio")
+        {
+            let containers = spec
+                .containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten());
+            control_plane_images(
+                format!("Pod {namespace}/{name}"),
+                containers.map(|c| (c.name.as_str(), c.image.as_deref())),
+                &mut self.state.control_plane,
+            );
         }
-        if let Some(pod) = pod(p) {
-            self.state.pods.push(pod);
+        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) || meta.deletion_timestamp.is_some() {
+            return;
         }
+        let annotations = meta.annotations.unwrap_or_default();
+        let injected = annotations.contains_key(STATUS_ANNOTATION);
+        let gateway = is_gateway_pod(&labels);
+        let pdb_keys = self.pdb_keys.get(namespace);
+        let labels: BTreeMap<String, String> = labels
+            .into_iter()
+            .filter(|(k, _)| {
+                PLANNER_LABELS.contains(&k.as_str()) || pdb_keys.is_some_and(|p| p.contains(k))
+            })
+            .collect();
+        let annotations: BTreeMap<String, String> = annotations
+            .into_iter()
+            .filter(|(k, _)| kept_annotation(k) && k.as_str() != STATUS_ANNOTATION)
+            .collect();
+        let owner = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(|o| OwnerRef {
+                kind: Kind::from_name(&o.kind),
+                name: self.interner.str(&o.name),
+            });
+        let proxy = pick_proxy(&spec).map(|(c, native)| self.interner.proxy(proxy(c, native)));
+        let pod = Pod {
+            namespace: self.interner.str(namespace),
+            name,
+            owner,
+            labels: self.interner.map(labels),
+            annotations: self.interner.map(annotations),
+            injected,
+            restart_policy_never: spec.restart_policy.as_deref() == Some("Never"),
+            // In a gateway pod the proxy is the application; elsewhere it is only the sidecar.
+            has_readiness_probe: spec
+                .containers
+                .iter()
+                .any(|c| (c.name != PROXY_CONTAINER || gateway) && c.readiness_probe.is_some()),
+            proxy,
+        };
+        self.state.pods.push(pod);
+    }
+
+    /// A control-plane Deployment or DaemonSet: its template stands in for pods not captured.
+    fn template_images(&mut self, kind: &str, meta: &ObjectMeta, spec: Option<&PodSpec>) {
+        if !is_control_plane(meta) {
+            return;
+        }
+        let containers = spec.into_iter().flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        });
+        control_plane_images(
+            format!("{kind} {}/{}", ns(meta), name(meta)),
+            containers.map(|c| (c.name.as_str(), c.image.as_deref())),
+            &mut self.template_images,
+        );
     }
 
     pub fn deployment(&mut self, d: &Deployment) {
         if is_manager(&d.metadata) {
             self.state.manager = Some(module_release(d));
         }
-        if is_control_plane(&d.metadata) {
-            let object = format!("Deployment {}/{}", ns(&d.metadata), name(&d.metadata));
-            let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-            control_plane_images(object, spec, &mut self.template_images);
-        }
+        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        self.template_images("Deployment", &d.metadata, spec);
         self.owner(deployment(d));
     }
 
     pub fn daemon_set(&mut self, d: &DaemonSet) {
-        if is_control_plane(&d.metadata) {
-            let object = format!("DaemonSet {}/{}", ns(&d.metadata), name(&d.metadata));
-            let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-            control_plane_images(object, spec, &mut self.template_images);
-        }
+        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        self.template_images("DaemonSet", &d.metadata, spec);
         self.owner(daemon_set(d));
     }
 
@@ -417,7 +496,14 @@ impl Builder {
     }
 
     pub fn pdb(&mut self, p: &PodDisruptionBudget) {
-        self.state.pdbs.push(pdb(p));
+        assert!(
+            self.state.pods.is_empty(),
+            "PodDisruptionBudgets must be added before pods"
+        );
+        let pdb = pdb(p);
+        let keys = self.pdb_keys.entry(pdb.namespace.clone()).or_default();
+        keys.extend(pdb.selector_keys().map(String::from));
+        self.state.pdbs.push(pdb);
     }
 
     pub fn mesh_config(&mut self, cm: &ConfigMap) -> Result<(), String> {
@@ -437,5 +523,79 @@ impl Builder {
                 .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
         });
         self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(namespace: &str, name: &str) -> wire::PodObject {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": namespace,
+                "labels": {"app": "web", "tier": "front", "istio": "sidecar", "statefulset.kubernetes.io/pod-name": name},
+                "annotations": {"sidecar.istio.io/status": "{}", "prometheus.io/port": "15020", "team": "a"},
+                "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
+            "spec": {"containers": [{"name": "app", "image": "app:1"}],
+                     "initContainers": [{"name": "istio-proxy", "image": "proxyv2:1.29.3", "restartPolicy": "Always"}]},
+            "status": {"phase": "Running"}
+        }))
+        .expect("a pod")
+    }
+
+    fn pdb(namespace: &str, selector: serde_json::Value) -> PodDisruptionBudget {
+        serde_json::from_value(json!({
+            "metadata": {"name": "pdb", "namespace": namespace},
+            "spec": {"selector": selector}
+        }))
+        .expect("a PodDisruptionBudget")
+    }
+
+    #[test]
+    fn pods_keep_the_labels_the_planner_or_a_budget_of_their_namespace_reads() {
+        let mut b = Builder::default();
+        b.pdb(&pdb("shop", json!({"matchLabels": {"app": "web"}})));
+        b.pdb(&pdb(
+            "shop",
+            json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+        ));
+        b.pdb(&pdb("other", json!({"matchLabels": {"team": "x"}})));
+        b.pod(pod("shop", "web-1-a"));
+        b.pod(pod("plain", "web-1-b"));
+        let state = b.finish();
+        let keys = |p: &Pod| p.labels.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&state.pods[0]), ["app", "istio", "tier"]);
+        assert_eq!(keys(&state.pods[1]), ["istio"]);
+        let annotations: Vec<_> = state.pods[0].annotations.keys().collect();
+        assert_eq!(annotations, ["prometheus.io/port"]);
+        assert!(state.pods[0].injected);
+        assert!(state.pdbs[0].covers(&state.pods[0]));
+    }
+
+    #[test]
+    fn pods_of_one_workload_share_what_they_have_in_common() {
+        let mut b = Builder::default();
+        b.pod(pod("shop", "web-1-a"));
+        b.pod(pod("shop", "web-1-b"));
+        let state = b.finish();
+        let (a, c) = (&state.pods[0], &state.pods[1]);
+        assert_ne!(a.name, c.name);
+        assert!(Arc::ptr_eq(&a.namespace, &c.namespace));
+        assert!(Arc::ptr_eq(&a.labels, &c.labels));
+        assert!(Arc::ptr_eq(&a.annotations, &c.annotations));
+        let proxy = |p: &Pod| p.proxy.clone().expect("a proxy");
+        assert!(Arc::ptr_eq(&proxy(a), &proxy(c)));
+        assert!(proxy(a).native);
+        let owner = |p: &Pod| p.owner.clone().expect("an owner").name;
+        assert!(Arc::ptr_eq(&owner(a), &owner(c)));
+    }
+
+    #[test]
+    #[should_panic(expected = "before pods")]
+    fn budgets_after_pods_are_a_programming_error() {
+        let mut b = Builder::default();
+        b.pod(pod("shop", "web-1-a"));
+        b.pdb(&pdb("shop", json!({})));
     }
 }

@@ -7,12 +7,14 @@ pub mod cluster;
 pub mod convert;
 pub mod rollout;
 pub mod snapshot;
+pub mod wire;
 
 use crate::istio::{Istio, Version};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Annotation prefix of everything this tool writes or reads as its own.
 pub const TOOL_PREFIX: &str = "istio-rollout/";
@@ -101,7 +103,8 @@ impl fmt::Display for ObjectKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnerRef {
     pub kind: Kind,
-    pub name: String,
+    /// Shared by every pod of the owner.
+    pub name: Arc<str>,
 }
 
 /// Everything the live state says about the installed module and Istio.
@@ -197,25 +200,35 @@ pub struct RolloutStatus {
     pub update_revision: Option<String>,
 }
 
-/// A pod, reduced to what the planner reads.
+/// A string map shared by every pod that has the same one.
+pub type SharedMap = Arc<BTreeMap<String, String>>;
+
+/// A pod, reduced to what the planner reads. Pods of one workload share their namespace, owner
+/// name, kept labels, kept annotations and proxy (interned by [`convert::Builder`]), so a pod
+/// costs little more than its name: memory grows with the number of workloads.
 #[derive(Clone, Debug, Default)]
 pub struct Pod {
-    pub namespace: String,
+    pub namespace: Arc<str>,
     pub name: String,
     pub owner: Option<OwnerRef>,
-    pub labels: BTreeMap<String, String>,
+    /// Only labels the planner reads ([`PLANNER_LABELS`]) and those a PodDisruptionBudget
+    /// selector of the pod's namespace names.
+    pub labels: SharedMap,
     /// Only annotations the planner reads (`sidecar.istio.io/*`, `prometheus.*`, `istio-rollout/*`),
     /// without `sidecar.istio.io/status`, whose presence is [`Pod::injected`].
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: SharedMap,
     pub injected: bool,
     pub restart_policy_never: bool,
     /// Some container other than the sidecar has a readiness probe.
     pub has_readiness_probe: bool,
-    pub proxy: Option<Proxy>,
+    pub proxy: Option<Arc<Proxy>>,
 }
 
+/// Pod labels the planner reads itself (gateways, Kyma modules, StatefulSet revisions).
+pub const PLANNER_LABELS: &[&str] = &["istio", KYMA_MODULE_LABEL, "controller-revision-hash"];
+
 /// The `istio-proxy` container of a pod.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Proxy {
     pub image: String,
     /// Injected as a native sidecar (init container with `restartPolicy: Always`).
@@ -226,7 +239,7 @@ pub struct Proxy {
     pub limits: ResourcePair,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ResourcePair {
     pub cpu: Option<String>,
     pub memory: Option<String>,
@@ -243,13 +256,17 @@ pub struct Pdb {
 
 impl Pdb {
     pub fn covers(&self, pod: &Pod) -> bool {
-        if pod.namespace != self.namespace {
+        self.selects(&pod.namespace, &pod.labels)
+    }
+
+    /// Whether the budget covers a pod of `namespace` with these labels.
+    pub fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+        if namespace != self.namespace {
             return false;
         }
         let Some(sel) = &self.selector else {
             return false;
         };
-        let labels = &pod.labels;
         let labels_ok = sel
             .match_labels
             .iter()
@@ -268,6 +285,20 @@ impl Pdb {
         });
         // An empty selector (policy/v1) selects every pod of the namespace.
         labels_ok && exprs_ok
+    }
+
+    /// The label keys the selector reads.
+    pub fn selector_keys(&self) -> impl Iterator<Item = &str> {
+        let sel = self.selector.as_ref();
+        let labels = sel
+            .and_then(|s| s.match_labels.as_ref())
+            .into_iter()
+            .flat_map(|m| m.keys().map(String::as_str));
+        let exprs = sel
+            .and_then(|s| s.match_expressions.as_ref())
+            .into_iter()
+            .flat_map(|e| e.iter().map(|e| e.key.as_str()));
+        labels.chain(exprs)
     }
 }
 

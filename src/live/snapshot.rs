@@ -21,7 +21,11 @@ pub fn parse(origin: &str, text: &str) -> Result<LiveState> {
         message: m.trim_start_matches(&format!("{origin}: ")).to_string(),
     })?;
     let mut b = Builder::default();
-    for doc in docs {
+    // The builder takes PodDisruptionBudgets before pods (it keeps the labels they select on).
+    let (pdbs, rest): (Vec<Value>, Vec<Value>) = docs
+        .into_iter()
+        .partition(|d| d.get("kind").and_then(Value::as_str) == Some("PodDisruptionBudget"));
+    for doc in pdbs.into_iter().chain(rest) {
         add(&mut b, doc).map_err(|m| Error::input(origin, m))?;
     }
     Ok(b.finish())
@@ -52,7 +56,7 @@ fn add(b: &mut Builder, doc: Value) -> Result<(), String> {
     let group = api.rsplit_once('/').map_or("", |(g, _)| g);
     match (group, kind.as_str()) {
         ("operator.kyma-project.io", "Istio") => b.istio(typed(doc)?),
-        ("", "Pod") => b.pod(&typed(doc)?),
+        ("", "Pod") => b.pod(typed::<super::wire::PodObject>(doc)?),
         ("apps", "Deployment") => b.deployment(&typed(doc)?),
         ("apps", "DaemonSet") => b.daemon_set(&typed(doc)?),
         ("apps", "StatefulSet") => b.owner(super::convert::stateful_set(&typed(doc)?)),
@@ -88,7 +92,7 @@ pub async fn write_from_cluster(
         "# istio-rollout snapshot: the live state as `plan --live-state` reads it"
     )
     .map_err(io)?;
-    let mut write = |o: Object| -> Result<()> {
+    let mut write = |o: Object<k8s_openapi::api::core::v1::Pod>| -> Result<()> {
         let v = match o {
             Object::Istio(x) => serde_json::to_value(x),
             Object::Pod(x) => serde_json::to_value(x),

@@ -34,7 +34,7 @@ fn newest_replica_sets(live: &LiveState) -> BTreeMap<(&str, &str), &str> {
         }
         let rev = revision.unwrap_or(0);
         let slot = best
-            .entry((o.key.namespace.as_str(), parent.name.as_str()))
+            .entry((o.key.namespace.as_str(), &*parent.name))
             .or_insert((rev, o.key.name.as_str()));
         if rev > slot.0 {
             *slot = (rev, o.key.name.as_str());
@@ -207,7 +207,7 @@ fn newest_revision<'a>(
                 .newest_rs
                 .get(&(key.namespace.as_str(), key.name.as_str()))?
                 .to_string();
-            Box::new(move |p: &Pod| p.owner.as_ref().is_some_and(|o| o.name == rs))
+            Box::new(move |p: &Pod| p.owner.as_ref().is_some_and(|o| *o.name == *rs))
         }
         OwnerSpec::StatefulSet { status, .. } => {
             let rev = status.update_revision.clone()?;
