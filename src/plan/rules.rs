@@ -36,7 +36,8 @@ pub fn is_gateway(pod: &Pod) -> bool {
     )
 }
 
-/// Every rule that applies to one pod.
+/// Every rule that applies to one pod. Reads only the pod's proxy, annotations, labels and
+/// `injected`: the planner shares one result between pods for which those are the same.
 pub fn check_pod(pod: &Pod, t: &Targets) -> Vec<Finding> {
     let Some(proxy) = &pod.proxy else {
         return Vec::new();

@@ -5,11 +5,16 @@ use super::{Action, Entry, Finding, Reason};
 use crate::istio::cr::Resources;
 use crate::live::rollout::{RolloutState, rollout_state};
 use crate::live::{
-    KYMA_MODULE_LABEL, KYMA_NAMESPACE, Kind, LiveState, ObjectKey, Owner, OwnerSpec, Pod,
+    KYMA_MODULE_LABEL, KYMA_NAMESPACE, Kind, LiveState, ObjectKey, Owner, OwnerSpec, Pod, Proxy,
     RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, SKIP_ANNOTATION,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+
+type Annotations = BTreeMap<String, String>;
+type Labels = BTreeMap<String, String>;
 
 /// Context every decision needs.
 pub(super) struct Ctx<'a> {
@@ -43,9 +48,12 @@ fn newest_replica_sets(live: &LiveState) -> BTreeMap<(&str, &str), &str> {
     best.into_iter().map(|(k, (_, name))| (k, name)).collect()
 }
 
+/// What the rules found for a pod; pods that look alike share one list.
+type Findings = Rc<Vec<Finding>>;
+
 #[derive(Default)]
 struct Group<'a> {
-    pods: Vec<(&'a Pod, Vec<Finding>)>,
+    pods: Vec<(&'a Pod, Findings)>,
     /// The owner named by the pod is not in the live state.
     missing: Option<String>,
 }
@@ -116,9 +124,32 @@ pub(super) fn entries(
         super::gateway::GATEWAY_NAMESPACE,
         super::gateway::GATEWAY_NAME,
     );
+    // The rules read only a pod's proxy, annotations, labels and injection: pods that share them
+    // (the live state shares them between the pods of a workload) share one result.
+    let mut checked: HashMap<(*const Proxy, *const Annotations, *const Labels, bool), Findings> =
+        HashMap::new();
+    // Every pod of an owner resolves to the same workload.
+    let mut resolved: HashMap<(&str, &Kind, &str), (ObjectKey, Option<String>)> = HashMap::new();
     for pod in &live.pods {
-        let findings = check_pod(pod, targets);
-        let (key, missing) = resolve(live, pod);
+        let findings = match &pod.proxy {
+            None => Findings::default(),
+            Some(proxy) => checked
+                .entry((
+                    Arc::as_ptr(proxy),
+                    Arc::as_ptr(&pod.annotations),
+                    Arc::as_ptr(&pod.labels),
+                    pod.injected,
+                ))
+                .or_insert_with(|| Rc::new(check_pod(pod, targets)))
+                .clone(),
+        };
+        let (key, missing) = match &pod.owner {
+            Some(o) => resolved
+                .entry((&*pod.namespace, &o.kind, &*o.name))
+                .or_insert_with(|| resolve(live, pod))
+                .clone(),
+            None => resolve(live, pod),
+        };
         let gateway_pod = key == gateway_key && !gateway.is_empty();
         let sidecar =
             pod.proxy.is_some() && (pod.injected || targets.uninstall) && !rules::is_gateway(pod);
@@ -137,7 +168,7 @@ pub(super) fn entries(
                 notices.push(format!("{gateway_key} has no running pods to restart"));
             }
             for (_, f) in g.pods.iter_mut() {
-                f.extend(gateway.iter().cloned());
+                Rc::make_mut(f).extend(gateway.iter().cloned());
             }
         } else {
             notices.push(format!(
@@ -178,7 +209,7 @@ fn excluded(opts: &super::Options, key: &ObjectKey) -> Option<String> {
         .map(|p| format!("excluded by --exclude {p}"))
 }
 
-fn is_kyma(key: &ObjectKey, owner: Option<&Owner>, pods: &[(&Pod, Vec<Finding>)]) -> bool {
+fn is_kyma(key: &ObjectKey, owner: Option<&Owner>, pods: &[(&Pod, Findings)]) -> bool {
     key.namespace == KYMA_NAMESPACE
         || owner.is_some_and(|o| o.labels.contains_key(KYMA_MODULE_LABEL))
         || pods
@@ -199,8 +230,8 @@ fn newest_revision<'a>(
     ctx: &Ctx,
     key: &ObjectKey,
     owner: &Owner,
-    pods: &[(&'a Pod, Vec<Finding>)],
-) -> Option<Vec<(&'a Pod, Vec<Finding>)>> {
+    pods: &[(&'a Pod, Findings)],
+) -> Option<Vec<(&'a Pod, Findings)>> {
     let newest: Box<dyn Fn(&Pod) -> bool> = match &owner.spec {
         OwnerSpec::Deployment { .. } => {
             let rs = ctx
