@@ -187,7 +187,9 @@ fn key(e: &Entry) -> (String, String, String) {
 }
 
 /// Waits until the operator has caught up: CR Ready, `lastAppliedConfiguration` matching git and
-/// the target tag, and the control plane on the target version.
+/// the target tag, and the control plane on the target version. Polls only what that takes
+/// ([`cluster::read_operator_view`]); once it has caught up, reads the whole cluster once and
+/// returns that plan.
 async fn wait_for_operator(
     client: &Client,
     desired: &Desired,
@@ -196,26 +198,36 @@ async fn wait_for_operator(
 ) -> Result<(String, Plan)> {
     let deadline = Instant::now() + opts.operator_timeout;
     loop {
-        let (live, plan) = replan(client, desired, popts).await?;
+        let live = cluster::read_operator_view(client, &mut Stats::default()).await?;
+        // Only its control-plane and CR parts count: the view holds no other workloads.
+        let view = crate::plan::plan(desired, &live, popts);
         if live.manager.is_none() && desired.istio.is_some() {
             return Err(Error::Failure(
                 "no Istio operator in the cluster (Deployment kyma-system/istio-controller-manager not found): nothing would apply the CR or upgrade the control plane".into(),
             ));
         }
-        let last = match operator_caught_up(desired, &live, &plan) {
-            None => {
-                let versions: Vec<String> = plan
-                    .control_plane
-                    .versions
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect();
-                return Ok((
-                    format!("caught up: control plane on {}", versions.join(", ")),
-                    plan,
-                ));
-            }
+        let last = match operator_caught_up(desired, &live, &view) {
             Some(why) => why,
+            // The full read decides, so the plan returned is one that saw the operator done.
+            None => {
+                let (live, plan) = replan(client, desired, popts).await?;
+                match operator_caught_up(desired, &live, &plan) {
+                    None => {
+                        let versions: Vec<String> = plan
+                            .control_plane
+                            .versions
+                            .iter()
+                            .map(|v| v.to_string())
+                            .collect();
+                        return Ok((
+                            format!("caught up: control plane on {}", versions.join(", ")),
+                            plan,
+                        ));
+                    }
+                    // It changed between the two reads: keep waiting.
+                    Some(why) => why,
+                }
+            }
         };
         if Instant::now() >= deadline {
             return Err(Error::Failure(format!(
