@@ -973,9 +973,10 @@ fn attrs(verb: &str, group: &str, resource: &str, ns: Option<&str>) -> ResourceA
 }
 
 /// What the code calls (src/live/cluster.rs, src/apply/k8s.rs): cluster-wide lists of
-/// everything the planner reads, the mesh ConfigMap, gets of workloads and pods, server-side
-/// apply (patch, and create for a CR that does not exist yet), evictions and events.
-const USED: [(&str, &str, &str, bool); 23] = [
+/// everything the planner reads, namespaced lists of the control plane (the operator wait's
+/// `read_operator_view`), the mesh ConfigMap, gets of workloads and pods, server-side apply
+/// (patch, and create for a CR that does not exist yet), evictions and events.
+const USED: [(&str, &str, &str, bool); 26] = [
     // (verb, group, resource, cluster-wide)
     ("list", "operator.kyma-project.io", "istios", true),
     ("patch", "operator.kyma-project.io", "istios", false),
@@ -989,6 +990,9 @@ const USED: [(&str, &str, &str, bool); 23] = [
     ("list", "batch", "cronjobs", true),
     ("list", "policy", "poddisruptionbudgets", true),
     ("list", "", "pods", true),
+    ("list", "apps", "deployments", false),
+    ("list", "apps", "daemonsets", false),
+    ("list", "", "pods", false),
     ("get", "apps", "deployments", false),
     ("get", "apps", "statefulsets", false),
     ("get", "apps", "daemonsets", false),

@@ -274,19 +274,23 @@ async fn owner_ready(client: &Client, key: &ObjectKey) -> Result<bool> {
     })
 }
 
+/// The Event recorder of one apply run (reporting controller `istio-rollout`); cheap to clone.
+pub fn recorder(client: &Client) -> Recorder {
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: None,
+    };
+    Recorder::new(client.clone(), reporter)
+}
+
 /// Records a Kubernetes Event on the workload. Failing to record is logged, not fatal.
 pub async fn event(
-    client: &Client,
+    recorder: &Recorder,
     key: &ObjectKey,
     reason: &str,
     note: &str,
     target: Option<Version>,
 ) {
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.into(),
-        instance: None,
-    };
-    let recorder = Recorder::new(client.clone(), reporter);
     let api_version = match key.kind {
         Kind::ReplicationController => "v1".to_string(),
         _ => "apps/v1".to_string(),

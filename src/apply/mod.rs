@@ -14,6 +14,7 @@ use crate::live::rollout::RolloutState;
 use crate::live::{LiveState, ObjectKey, RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION};
 use crate::plan::{Action, Entry, Options as PlanOptions, Plan, Reason, cr::CrAction};
 use kube::Client;
+use kube::runtime::events::Recorder;
 pub use report::{Outcome, Report, Result as EntryResult};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -77,6 +78,7 @@ pub async fn run(
 ) -> Result<Report> {
     let started = Instant::now();
     let mut report = Report::new(&plan);
+    let recorder = k8s::recorder(client);
     let work = async {
         // 1. The CR, then the operator.
         let cr_changed = match plan.cr.action {
@@ -146,7 +148,8 @@ pub async fn run(
             {
                 break;
             }
-            let outcomes = execute(client, todo, &plan.versions.target.istio, opts).await;
+            let outcomes =
+                execute(client, &recorder, todo, &plan.versions.target.istio, opts).await;
             for o in outcomes {
                 touched.insert((o.kind.clone(), o.namespace.clone(), o.name.clone()));
                 report.record(o);
@@ -187,7 +190,9 @@ fn key(e: &Entry) -> (String, String, String) {
 }
 
 /// Waits until the operator has caught up: CR Ready, `lastAppliedConfiguration` matching git and
-/// the target tag, and the control plane on the target version.
+/// the target tag, and the control plane on the target version. Polls only what that takes
+/// ([`cluster::read_operator_view`]); once it has caught up, reads the whole cluster once and
+/// returns that plan.
 async fn wait_for_operator(
     client: &Client,
     desired: &Desired,
@@ -196,26 +201,36 @@ async fn wait_for_operator(
 ) -> Result<(String, Plan)> {
     let deadline = Instant::now() + opts.operator_timeout;
     loop {
-        let (live, plan) = replan(client, desired, popts).await?;
+        let live = cluster::read_operator_view(client, &mut Stats::default()).await?;
+        // Only its control-plane and CR parts count: the view holds no other workloads.
+        let view = crate::plan::plan(desired, &live, popts);
         if live.manager.is_none() && desired.istio.is_some() {
             return Err(Error::Failure(
                 "no Istio operator in the cluster (Deployment kyma-system/istio-controller-manager not found): nothing would apply the CR or upgrade the control plane".into(),
             ));
         }
-        let last = match operator_caught_up(desired, &live, &plan) {
-            None => {
-                let versions: Vec<String> = plan
-                    .control_plane
-                    .versions
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect();
-                return Ok((
-                    format!("caught up: control plane on {}", versions.join(", ")),
-                    plan,
-                ));
-            }
+        let last = match operator_caught_up(desired, &live, &view) {
             Some(why) => why,
+            // The full read decides, so the plan returned is one that saw the operator done.
+            None => {
+                let (live, plan) = replan(client, desired, popts).await?;
+                match operator_caught_up(desired, &live, &plan) {
+                    None => {
+                        let versions: Vec<String> = plan
+                            .control_plane
+                            .versions
+                            .iter()
+                            .map(|v| v.to_string())
+                            .collect();
+                        return Ok((
+                            format!("caught up: control plane on {}", versions.join(", ")),
+                            plan,
+                        ));
+                    }
+                    // It changed between the two reads: keep waiting.
+                    Some(why) => why,
+                }
+            }
         };
         if Instant::now() >= deadline {
             return Err(Error::Failure(format!(
@@ -292,6 +307,7 @@ pub fn operator_caught_up(desired: &Desired, live: &LiveState, plan: &Plan) -> O
 
 async fn execute(
     client: &Client,
+    recorder: &Recorder,
     entries: Vec<Entry>,
     target: &Option<crate::istio::Version>,
     opts: &ApplyOptions,
@@ -320,8 +336,13 @@ async fn execute(
     for (i, e) in entries.into_iter().enumerate() {
         match e.action {
             Action::Restart | Action::Evict | Action::Wait => {
-                let (client, sem, opts, target) =
-                    (client.clone(), semaphore.clone(), opts.clone(), *target);
+                let (client, recorder, sem, opts, target) = (
+                    client.clone(),
+                    recorder.clone(),
+                    semaphore.clone(),
+                    opts.clone(),
+                    *target,
+                );
                 tasks.spawn(async move {
                     let _permit = sem
                         .acquire_owned()
@@ -330,7 +351,7 @@ async fn execute(
                     let started = Instant::now();
                     let r = tokio::time::timeout(
                         opts.workload_timeout,
-                        one(&client, &e, target, &opts),
+                        one(&client, &recorder, &e, target, &opts),
                     )
                     .await;
                     let (result, message) = match r {
@@ -381,6 +402,7 @@ async fn execute(
 
 async fn one(
     client: &Client,
+    recorder: &Recorder,
     e: &Entry,
     target: Option<crate::istio::Version>,
     opts: &ApplyOptions,
@@ -421,7 +443,7 @@ async fn one(
             tracing::info!(workload = %key, restarted_for = %wanted, "restarting");
             k8s::patch_template(client, &key, &annotations).await?;
             k8s::event(
-                client,
+                recorder,
                 &key,
                 "Restarted",
                 &format!("rolling restart by istio-rollout for {wanted}"),
@@ -455,7 +477,7 @@ async fn one(
                         .collect::<Vec<_>>()
                         .join(",");
                     k8s::event(
-                        client,
+                        recorder,
                         &owner_key,
                         "Evicted",
                         &format!("pod {pod} evicted by istio-rollout for {why}"),

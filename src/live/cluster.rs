@@ -339,3 +339,54 @@ where
     }
     unreachable!("the loop returns on its last attempt")
 }
+
+/// Reads only what the operator wait (`apply::operator_caught_up`) judges: the Istio CRs, the
+/// module manager Deployment `kyma-system/istio-controller-manager`, the control plane in
+/// `istio-system` (pods labelled `kyma-project.io/module=istio`, and the Deployments and
+/// DaemonSets so labelled, whose templates stand in when no such pod runs) and the mesh
+/// ConfigMap. Six requests however many workloads the cluster runs; owners and pods outside the
+/// control plane are left out, so plan only the control plane and the CR from it.
+pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<LiveState> {
+    use super::convert::{ISTIO_NAMESPACE, MANAGER_NAME};
+    use super::{KYMA_MODULE_LABEL, KYMA_NAMESPACE};
+    let mut b = Builder::default();
+    let all = ListParams::default();
+    // The Istio CRD may be absent (no module installed): no CR, not an error.
+    let istios: Api<Istio> = Api::all(client.clone());
+    let what = "list istios.operator.kyma-project.io (all namespaces)";
+    match retry(stats, what, || istios.list(&all)).await {
+        Ok(list) => list.items.into_iter().for_each(|i| b.istio(i)),
+        Err(Error::Failure(m)) if m.contains("(404)") => {}
+        Err(e) => return Err(e),
+    }
+    let managers: Api<Deployment> = Api::namespaced(client.clone(), KYMA_NAMESPACE);
+    let what = format!("get deployments.apps {KYMA_NAMESPACE}/{MANAGER_NAME}");
+    if let Some(d) = retry(stats, &what, || managers.get_opt(MANAGER_NAME)).await? {
+        b.deployment(&d);
+    }
+    let selector = format!("{KYMA_MODULE_LABEL}=istio");
+    let module = ListParams::default().labels(&selector);
+    let what = |resource: &str| format!("list {resource} in {ISTIO_NAMESPACE} ({selector})");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
+    let list = retry(stats, &what("pods"), || pods.list(&module)).await?;
+    list.items.iter().for_each(|p| b.pod(p));
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
+    let list = retry(stats, &what("deployments.apps"), || {
+        deployments.list(&module)
+    })
+    .await?;
+    list.items.iter().for_each(|d| b.deployment(d));
+    let daemon_sets: Api<DaemonSet> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
+    let list = retry(stats, &what("daemonsets.apps"), || {
+        daemon_sets.list(&module)
+    })
+    .await?;
+    list.items.iter().for_each(|d| b.daemon_set(d));
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
+    let what = format!("get configmaps {ISTIO_NAMESPACE}/istio");
+    if let Some(cm) = retry(stats, &what, || cms.get_opt("istio")).await? {
+        b.mesh_config(&cm)
+            .map_err(|m| Error::Failure(format!("ConfigMap istio-system/istio: {m}")))?;
+    }
+    Ok(b.finish())
+}
