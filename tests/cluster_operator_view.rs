@@ -50,7 +50,7 @@ fn assert_operator_view(live: &LiveState, stats: &Stats) {
     let outside: Vec<String> = live
         .pods
         .iter()
-        .filter(|p| p.namespace != "istio-system")
+        .filter(|p| &*p.namespace != "istio-system")
         .map(|p| format!("{}/{}", p.namespace, p.name))
         .collect();
     assert!(outside.is_empty(), "pods outside istio-system: {outside:?}");
@@ -142,7 +142,12 @@ async fn the_operator_view_reads_only_the_control_plane_whatever_the_pod_count()
     let mut full = Stats::default();
     let everything = cluster::read(&client, &mut full).await.unwrap();
     assert!(
-        everything.pods.iter().filter(|p| p.namespace == n).count() >= more,
+        everything
+            .pods
+            .iter()
+            .filter(|p| *p.namespace == *n)
+            .count()
+            >= more,
         "the full read sees the test pods"
     );
     assert!(full.requests > REQUESTS, "full read {full:?}");

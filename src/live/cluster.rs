@@ -367,9 +367,14 @@ pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<Li
     let selector = format!("{KYMA_MODULE_LABEL}=istio");
     let module = ListParams::default().labels(&selector);
     let what = |resource: &str| format!("list {resource} in {ISTIO_NAMESPACE} ({selector})");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
-    let list = retry(stats, &what("pods"), || pods.list(&module)).await?;
-    list.items.iter().for_each(|p| b.pod(p));
+    let pods = Request::new(format!("/api/v1/namespaces/{ISTIO_NAMESPACE}/pods"))
+        .list(&module)
+        .map_err(|e| Error::Failure(format!("{}: {e}", what("pods"))))?;
+    let list = retry(stats, &what("pods"), || {
+        client.request::<ObjectList<PodObject>>(pods.clone())
+    })
+    .await?;
+    list.items.into_iter().for_each(|p| b.pod(p));
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
     let list = retry(stats, &what("deployments.apps"), || {
         deployments.list(&module)
