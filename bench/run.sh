@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `just bench`: every scenario of BENCHMARKS.md, tables to stdout and target/bench/report.md.
-# Usage: run.sh [SCENARIO...]   scenarios: planner plan apply git startup (default: all)
+# Usage: run.sh [SCENARIO...]   scenarios: planner apply plan git startup (default: all, in this
+# order: apply on a cluster without the plan scenario's pods, which it leaves behind)
 # Environment:
 #   BENCH_SIZES        cluster sizes in pods for `plan` (default "1000 10000"; add 50000 on a
 #                      machine that holds it: populating takes about 30 pods/s on 2 cores)
@@ -15,7 +16,7 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-(($#)) || set -- planner plan apply git startup
+(($#)) || set -- planner apply plan git startup
 cd "$repo_dir"
 blog "building the release binary and sim-istio"
 cargo build --release --locked --bin istio-rollout
