@@ -38,6 +38,8 @@ wait_settled() {
 }
 # Sidecars back on 1.29.3 and the operator on 1.30.2: every Deployment must restart.
 prepare() {
+	# The Nodes of up.sh have room for 110 pods each; 200 x 2 pods and their surge need more.
+	ensure_nodes "${BENCH_NODES:-15}"
 	sim_reset
 	if [[ $(deployments | wc -l) -lt $count ]]; then
 		{
@@ -48,7 +50,12 @@ prepare() {
 			done
 		} | k apply --server-side -f - >/dev/null
 	else
-		k rollout restart deployment -n "$ns" >/dev/null
+		# kubectl refuses a restart within a second of the previous one (the run just before).
+		local tries=0
+		until k rollout restart deployment -n "$ns" >/dev/null; do
+			((++tries < 10)) || bdie "kubectl rollout restart in $ns kept failing"
+			sleep 2
+		done
 	fi
 	wait_settled
 	sim_upgrade

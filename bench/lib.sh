@@ -80,3 +80,33 @@ machine_info() {
 	echo "kubectl: $(k version --client -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -1)"
 	echo "istio-rollout: $("$ROLLOUT" --version) ($(git -C "$repo_dir" rev-parse --short HEAD))"
 }
+
+# ensure_nodes N: N kwok Nodes (kwok-node-0 .. N-1) with room for 5,000 pods and a /16 pod CIDR
+# each; the three of up.sh get them too (kwok keeps whatever capacity a Node has, 110 pods by
+# up.sh, and without a pod CIDR it hands out pod IPs from one /24). Only adds; idempotent.
+ensure_nodes() {
+	local nodes=$1 i new_nodes=""
+	local room='{"cpu":"1000","memory":"4Ti","pods":"5000"}'
+	for ((i = 0; i < nodes; i++)); do
+		if k get node "kwok-node-$i" >/dev/null 2>&1; then continue; fi
+		new_nodes+="apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  labels: {type: kwok, kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, topology.kubernetes.io/zone: zone-$((i % 3))}
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: \"0\"}
+spec: {podCIDR: 10.$((100 + i)).0.0/16}
+status: {allocatable: $room, capacity: $room}
+---
+"
+	done
+	if [[ -n $new_nodes ]]; then k apply -f - <<<"$new_nodes" >/dev/null; fi
+	for ((i = 0; i < nodes; i++)); do
+		if [[ -z $(k get node "kwok-node-$i" -o jsonpath='{.spec.podCIDR}') ]]; then
+			k patch node "kwok-node-$i" --type merge -p "{\"spec\":{\"podCIDR\":\"10.$((100 + i)).0.0/16\"}}" >/dev/null
+		fi
+		k patch node "kwok-node-$i" --subresource=status --type merge \
+			-p "{\"status\":{\"allocatable\":$room,\"capacity\":$room}}" >/dev/null
+	done
+	k wait --for=condition=Ready node --all --timeout=120s >/dev/null
+}

@@ -17,33 +17,7 @@ jobs=5
 sts_size=50
 deploy_size=100
 
-# ---- Nodes: the three of up.sh get a pod CIDR and room too; the rest are created here.
-new_nodes=""
-for ((i = 0; i < nodes; i++)); do
-	if k get node "kwok-node-$i" >/dev/null 2>&1; then continue; fi
-	new_nodes+="apiVersion: v1
-kind: Node
-metadata:
-  name: kwok-node-$i
-  labels: {type: kwok, kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, topology.kubernetes.io/zone: zone-$((i % 3))}
-  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: \"0\"}
-spec: {podCIDR: 10.$((100 + i)).0.0/16}
-status:
-  allocatable: {cpu: \"1000\", memory: 4Ti, pods: \"5000\"}
-  capacity: {cpu: \"1000\", memory: 4Ti, pods: \"5000\"}
----
-"
-done
-if [[ -n $new_nodes ]]; then k apply -f - <<<"$new_nodes" >/dev/null; fi
-for ((i = 0; i < nodes; i++)); do
-	# kwok keeps whatever capacity a Node has; without a pod CIDR it hands out pod IPs from one /24.
-	if [[ -z $(k get node "kwok-node-$i" -o jsonpath='{.spec.podCIDR}') ]]; then
-		k patch node "kwok-node-$i" --type merge -p "{\"spec\":{\"podCIDR\":\"10.$((100 + i)).0.0/16\"}}" >/dev/null
-	fi
-	k patch node "kwok-node-$i" --subresource=status --type merge \
-		-p '{"status":{"allocatable":{"cpu":"1000","memory":"4Ti","pods":"5000"},"capacity":{"cpu":"1000","memory":"4Ti","pods":"5000"}}}' >/dev/null
-done
-k wait --for=condition=Ready node --all --timeout=120s >/dev/null
+ensure_nodes "$nodes"
 
 ds_pods=$((daemonsets * nodes))
 rest=$((target - ds_pods - jobs))
