@@ -43,11 +43,13 @@ git)
 		| def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 		  def r3: . * 1000 | round / 1000;
 		  group_by([.c, .f])[]
-		| (map(select(.cmd == "git-clone") | .wall) | med) as $base
+		| (map(select(.cmd == "git-clone") | .wall) | med) as $file
+		| (map(select(.cmd == "git-clone-daemon") | .wall) | med) as $daemon
 		| group_by(.cmd)[]
+		| (if (.[0].cmd | endswith("-daemon")) then $daemon else $file end) as $base
 		| "| \(.[0].cmd) | \(.[0].c) commits, \(.[0].f) files | \(map(.wall) | med | r3) s | \((map(.wall) | med) / $base | . * 100 | round / 100) | \(map(.rss) | med / 1024 | . * 10 | round / 10) MiB | \(map(.rc) | unique | join(",")) | \(length) |"
 	' "$BENCH_OUT/git.tsv" | {
-		echo "| command | repository | wall (median) | ratio to git clone --depth 1 | peak RSS | exit codes | runs |"
+		echo "| command | repository | wall (median) | ratio to git clone --depth 1 (same URL kind) | peak RSS | exit codes | runs |"
 		echo "|---|---|---:|---:|---:|---|---:|"
 		cat
 	}
