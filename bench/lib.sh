@@ -68,9 +68,18 @@ make_desired_repo() {
 }
 
 # The simulated operator: reset (module 1.27.4 / Istio 1.29.3) or upgrade (1.28.0 / 1.30.2).
-sim_reset() { "$SIM" reset --kubeconfig "$KUBECONFIG" >/dev/null 2>&1 || "$SIM" reset --kubeconfig "$KUBECONFIG"; }
-sim_upgrade() { "$SIM" upgrade --kubeconfig "$KUBECONFIG" --module-version 1.28.0 --istio-version 1.30.2 >/dev/null 2>&1 ||
-	"$SIM" upgrade --kubeconfig "$KUBECONFIG" --module-version 1.28.0 --istio-version 1.30.2; }
+# Each attempt waits up to 60 s for the control plane's rollout; on a cluster of 50,000 pods the
+# old istiod pod can take longer to go, so a few attempts.
+sim_retry() {
+	local i
+	for ((i = 1; i < 5; i++)); do
+		"$SIM" "$@" --kubeconfig "$KUBECONFIG" >/dev/null 2>&1 && return 0
+		blog "sim-istio $1: attempt $i did not finish; again"
+	done
+	"$SIM" "$@" --kubeconfig "$KUBECONFIG"
+}
+sim_reset() { sim_retry reset; }
+sim_upgrade() { sim_retry upgrade --module-version 1.28.0 --istio-version 1.30.2; }
 
 # machine_info: one line per fact, for BENCHMARKS.md.
 machine_info() {
@@ -109,4 +118,14 @@ status: {allocatable: $room, capacity: $room}
 			-p "{\"status\":{\"allocatable\":$room,\"capacity\":$room}}" >/dev/null
 	done
 	k wait --for=condition=Ready node --all --timeout=120s >/dev/null
+}
+
+# available_pods: the bench workloads' available pods, as their status counts them (namespaces
+# bench-00 ...). Listing the pods themselves takes the API server longer and longer as they grow
+# (39 s for 13,000 pods while it creates them), and its object-count metric lags up to a minute.
+available_pods() {
+	{
+		k get deployments,statefulsets -A -o jsonpath='{range .items[*]}{.metadata.namespace} {.status.availableReplicas}{"\n"}{end}'
+		k get daemonsets -A -o jsonpath='{range .items[*]}{.metadata.namespace} {.status.numberAvailable}{"\n"}{end}'
+	} 2>/dev/null | awk '$1 ~ /^bench-[0-9]+$/ {n += $2} END {print n + 0}'
 }

@@ -82,14 +82,7 @@ k apply -f "$BENCH_OUT/workloads.yaml" --server-side --force-conflicts >/dev/nul
 want=$((target - jobs))
 t0=$SECONDS
 while :; do
-	# Available pods as the workloads' status counts them: listing the pods themselves takes
-	# the API server longer and longer as they grow (39 s for 13,000 pods while it creates them).
-	ready=$(
-		{
-			k get deployments,statefulsets -A -o jsonpath='{range .items[*]}{.metadata.namespace} {.status.availableReplicas}{"\n"}{end}'
-			k get daemonsets -A -o jsonpath='{range .items[*]}{.metadata.namespace} {.status.numberAvailable}{"\n"}{end}'
-		} 2>/dev/null | awk '$1 ~ /^bench-[0-9]+$/ {n += $2} END {print n + 0}'
-	)
+	ready=$(available_pods)
 	if ((ready >= want)); then break; fi
 	blog "$ready of $want pods ready ($((SECONDS - t0)) s)"
 	sleep 10
