@@ -123,16 +123,7 @@ pub async fn visit<P: ListItem>(
     sink: &mut dyn FnMut(Object<P>) -> Result<()>,
     stats: &mut Stats,
 ) -> Result<()> {
-    // The Istio CRD may be absent (no module installed): that is an empty list, not an error.
-    let istios = "istios.operator.kyma-project.io";
-    match list_all(client, &path::<Istio>(), istios, stats, &mut |o| {
-        sink(Object::Istio(Box::new(o)))
-    })
-    .await
-    {
-        Err(Error::Failure(m)) if m.contains("(404)") => {}
-        other => other?,
-    }
+    list_istios(client, stats, &mut |o| sink(Object::Istio(Box::new(o)))).await?;
     list_all(
         client,
         &path::<Deployment>(),
@@ -210,6 +201,20 @@ pub async fn visit<P: ListItem>(
     Ok(())
 }
 
+/// Lists every `Istio` CR. The CRD may be absent (no module installed): that is no CR, not an
+/// error.
+async fn list_istios(
+    client: &Client,
+    stats: &mut Stats,
+    each: &mut dyn FnMut(Istio) -> Result<()>,
+) -> Result<()> {
+    let istios = "istios.operator.kyma-project.io";
+    match list_all(client, &path::<Istio>(), istios, stats, each).await {
+        Err(Error::Failure(m)) if m.contains("(404)") => Ok(()),
+        other => other,
+    }
+}
+
 /// Reads the live state from the cluster. Pods are decoded into the planner's fields only.
 pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
     let mut b = Builder::default();
@@ -238,12 +243,15 @@ pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
 /// A uid as a number: 16 bytes per object seen instead of a string (UUIDs, as the API server
 /// assigns; anything else is hashed).
 fn uid_key(uid: &str) -> u128 {
-    let hex: String = uid.chars().filter(|c| *c != '-').collect();
-    u128::from_str_radix(&hex, 16).unwrap_or_else(|_| {
+    let digits = uid.chars().filter(|c| *c != '-');
+    if digits.clone().count() == 32 && digits.clone().all(|c| c.is_ascii_hexdigit()) {
+        return digits.fold(0, |n, c| n << 4 | u128::from(c.to_digit(16).unwrap_or(0)));
+    }
+    {
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
         let h = BuildHasherDefault::<DefaultHasher>::default();
         (u128::from(h.hash_one(uid)) << 64) | u128::from(h.hash_one((uid, 1u8)))
-    })
+    }
 }
 
 /// Lists every object of a kind cluster-wide (`path`), page by page. A continue token that
@@ -350,15 +358,11 @@ pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<Li
     use super::convert::{ISTIO_NAMESPACE, MANAGER_NAME};
     use super::{KYMA_MODULE_LABEL, KYMA_NAMESPACE};
     let mut b = Builder::default();
-    let all = ListParams::default();
-    // The Istio CRD may be absent (no module installed): no CR, not an error.
-    let istios: Api<Istio> = Api::all(client.clone());
-    let what = "list istios.operator.kyma-project.io (all namespaces)";
-    match retry(stats, what, || istios.list(&all)).await {
-        Ok(list) => list.items.into_iter().for_each(|i| b.istio(i)),
-        Err(Error::Failure(m)) if m.contains("(404)") => {}
-        Err(e) => return Err(e),
-    }
+    list_istios(client, stats, &mut |i| {
+        b.istio(i);
+        Ok(())
+    })
+    .await?;
     let managers: Api<Deployment> = Api::namespaced(client.clone(), KYMA_NAMESPACE);
     let what = format!("get deployments.apps {KYMA_NAMESPACE}/{MANAGER_NAME}");
     if let Some(d) = retry(stats, &what, || managers.get_opt(MANAGER_NAME)).await? {
@@ -394,4 +398,16 @@ pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<Li
             .map_err(|m| Error::Failure(format!("ConfigMap istio-system/istio: {m}")))?;
     }
     Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_key;
+
+    #[test]
+    fn uids_become_numbers() {
+        assert_eq!(uid_key("00000000-0000-0000-0000-00000000001f"), 31);
+        assert_eq!(uid_key("ffffffff-ffff-ffff-ffff-ffffffffffff"), u128::MAX);
+        assert_ne!(uid_key("pod-1"), uid_key("pod-2"));
+    }
 }

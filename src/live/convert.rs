@@ -6,7 +6,9 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 
 pub const PROXY_CONTAINER: &str = "istio-proxy";
@@ -270,31 +272,30 @@ struct Interner {
 
 impl Interner {
     fn str(&mut self, s: &str) -> Arc<str> {
-        if let Some(v) = self.strs.get(s) {
-            return v.clone();
-        }
-        let v: Arc<str> = Arc::from(s);
-        self.strs.insert(v.clone());
-        v
+        shared(&mut self.strs, s)
     }
 
     fn map(&mut self, m: BTreeMap<String, String>) -> SharedMap {
-        if let Some(v) = self.maps.get(&m) {
-            return v.clone();
-        }
-        let v = Arc::new(m);
-        self.maps.insert(v.clone());
-        v
+        shared(&mut self.maps, m)
     }
 
     fn proxy(&mut self, p: Proxy) -> Arc<Proxy> {
-        if let Some(v) = self.proxies.get(&p) {
-            return v.clone();
-        }
-        let v = Arc::new(p);
-        self.proxies.insert(v.clone());
-        v
+        shared(&mut self.proxies, p)
     }
+}
+
+/// The `Arc` in `set` equal to `value`, added if there is none.
+fn shared<T, V>(set: &mut HashSet<Arc<T>>, value: V) -> Arc<T>
+where
+    T: Hash + Eq + ?Sized,
+    V: Borrow<T> + Into<Arc<T>>,
+{
+    if let Some(v) = set.get(value.borrow()) {
+        return v.clone();
+    }
+    let v = value.into();
+    set.insert(v.clone());
+    v
 }
 
 pub fn pdb(p: &PodDisruptionBudget) -> Pdb {
