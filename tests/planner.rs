@@ -26,7 +26,7 @@ fn run(spec: Value, objects: Vec<Value>) -> Plan {
 fn find<'a>(p: &'a Plan, kind: &str, ns: &str, name: &str) -> Option<&'a Entry> {
     p.workloads
         .iter()
-        .find(|e| e.kind == kind && e.namespace == ns && e.name == name)
+        .find(|e| e.kind.as_str() == kind && e.namespace == ns && e.name == name)
 }
 
 /// One Deployment `ns/web` with one pod built by `f`.

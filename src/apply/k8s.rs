@@ -4,10 +4,10 @@ use super::FIELD_MANAGER;
 use crate::error::{Error, Result};
 use crate::istio::{Istio, Version};
 use crate::live::cluster::{Stats, retry};
+use crate::live::kinds::{self, Restart};
 use crate::live::rollout::{RolloutState, rollout_state};
 use crate::live::{Kind, ObjectKey, Owner, convert};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, EvictParams, ListParams, Patch, PatchParams};
@@ -52,46 +52,27 @@ pub async fn apply_cr(client: &Client, istio: &Istio) -> Result<()> {
     }
 }
 
+/// The API resource of a kind `apply` restarts (through the template or by evictions).
 fn resource(kind: &Kind) -> Result<ApiResource> {
-    Ok(match kind {
-        Kind::Deployment => ApiResource::erase::<Deployment>(&()),
-        Kind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
-        Kind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
-        Kind::ReplicaSet => ApiResource::erase::<ReplicaSet>(&()),
-        Kind::ReplicationController => ApiResource::erase::<ReplicationController>(&()),
-        other => {
-            return Err(Error::Failure(format!(
-                "{other} is not a kind this tool restarts"
-            )));
-        }
-    })
+    kinds::find(kind)
+        .filter(|k| k.restart != Restart::Manual)
+        .map(|k| k.api.clone())
+        .ok_or_else(|| Error::Failure(format!("{kind} is not a kind this tool restarts")))
 }
 
 /// Reads a workload and reduces it like the live-state reader does.
 pub async fn get_owner(client: &Client, key: &ObjectKey) -> Result<Owner> {
+    let Some(kind) = kinds::find(&key.kind).filter(|k| k.restart == Restart::Template) else {
+        return Err(Error::Failure(format!(
+            "{key}: not a kind with a rolling restart"
+        )));
+    };
     let what = format!("get {key}");
-    let (ns, n) = (key.namespace.as_str(), key.name.as_str());
-    let (deployments, stateful_sets, daemon_sets) = (
-        Api::<Deployment>::namespaced(client.clone(), ns),
-        Api::<StatefulSet>::namespaced(client.clone(), ns),
-        Api::<DaemonSet>::namespaced(client.clone(), ns),
-    );
-    Ok(match key.kind {
-        Kind::Deployment => {
-            convert::deployment(&retry(&mut stats(), &what, || deployments.get(n)).await?)
-        }
-        Kind::StatefulSet => {
-            convert::stateful_set(&retry(&mut stats(), &what, || stateful_sets.get(n)).await?)
-        }
-        Kind::DaemonSet => {
-            convert::daemon_set(&retry(&mut stats(), &what, || daemon_sets.get(n)).await?)
-        }
-        _ => {
-            return Err(Error::Failure(format!(
-                "{key}: not a kind with a rolling restart"
-            )));
-        }
-    })
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, &kind.api);
+    let o = retry(&mut stats(), &what, || api.get(&key.name)).await?;
+    serde_json::to_value(o)
+        .and_then(kind.owner_from_json)
+        .map_err(|e| Error::Failure(format!("{what}: {e}")))
 }
 
 /// Patches this tool's pod-template annotations (server-side apply, own field manager).
@@ -291,10 +272,8 @@ pub async fn event(
     note: &str,
     target: Option<Version>,
 ) {
-    let api_version = match key.kind {
-        Kind::ReplicationController => "v1".to_string(),
-        _ => "apps/v1".to_string(),
-    };
+    let api_version =
+        kinds::find(&key.kind).map_or("apps/v1".to_string(), |k| k.api.api_version.clone());
     let reference = ObjectReference {
         api_version: Some(api_version),
         kind: Some(key.kind.to_string()),

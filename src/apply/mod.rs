@@ -128,16 +128,16 @@ pub async fn run(
             })
             .cloned();
         if let Some(g) = gateway
-            && !current.workloads.iter().any(|e| key(e) == key(&g))
+            && !current.workloads.iter().any(|e| e.key() == g.key())
         {
             current.workloads.push(g);
         }
-        let mut touched: BTreeSet<(String, String, String)> = BTreeSet::new();
+        let mut touched: BTreeSet<ObjectKey> = BTreeSet::new();
         for round in 0..2 {
             let todo: Vec<Entry> = current
                 .workloads
                 .iter()
-                .filter(|e| !touched.contains(&key(e)))
+                .filter(|e| !touched.contains(&e.key()))
                 .cloned()
                 .collect();
             if todo.is_empty()
@@ -151,7 +151,7 @@ pub async fn run(
             let outcomes =
                 execute(client, &recorder, todo, &plan.versions.target.istio, opts).await;
             for o in outcomes {
-                touched.insert((o.kind.clone(), o.namespace.clone(), o.name.clone()));
+                touched.insert(o.key());
                 report.record(o);
             }
             // Level-triggered: what remains is what the cluster says now.
@@ -159,7 +159,7 @@ pub async fn run(
         }
         // A workload that was restarted or waited for and still needs something did not converge.
         for e in &current.workloads {
-            if let Some(o) = report.outcome_mut(&key(e))
+            if let Some(o) = report.outcome_mut(&e.key())
                 && matches!(
                     o.result,
                     EntryResult::Restarted | EntryResult::Evicted | EntryResult::Waited
@@ -183,10 +183,6 @@ pub async fn run(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-fn key(e: &Entry) -> (String, String, String) {
-    (e.kind.clone(), e.namespace.clone(), e.name.clone())
 }
 
 /// Waits until the operator has caught up: CR Ready, `lastAppliedConfiguration` matching git and
@@ -407,7 +403,7 @@ async fn one(
     target: Option<crate::istio::Version>,
     opts: &ApplyOptions,
 ) -> Result<(EntryResult, String)> {
-    let key = ObjectKey::new(crate::live::Kind::from_name(&e.kind), &e.namespace, &e.name);
+    let key = e.key();
     match e.action {
         Action::Wait => {
             tracing::info!(workload = %key, "waiting for the rollout under way");

@@ -1,6 +1,7 @@
 //! What `apply` did, per workload, and how to show it.
 
 use crate::desired::Source;
+use crate::live::{Kind, ObjectKey};
 use crate::plan::{Action, Entry, Plan, Summary};
 use serde::Serialize;
 
@@ -18,9 +19,25 @@ pub enum Result {
     Skipped,
 }
 
+impl Result {
+    /// The name as serialised (`timed-out`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Result::Restarted => "restarted",
+            Result::Evicted => "evicted",
+            Result::Waited => "waited",
+            Result::Failed => "failed",
+            Result::TimedOut => "timed-out",
+            Result::Manual => "manual",
+            Result::Blocked => "blocked",
+            Result::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
-    pub kind: String,
+    pub kind: Kind,
     pub namespace: String,
     pub name: String,
     pub action: Action,
@@ -30,6 +47,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.kind.clone(), &self.namespace, &self.name)
+    }
+
     pub fn new(e: &Entry, result: Result, message: String, seconds: f64) -> Self {
         Outcome {
             kind: e.kind.clone(),
@@ -77,16 +98,16 @@ impl Report {
     }
 
     pub fn record(&mut self, o: Outcome) {
-        match self.outcome_mut(&(o.kind.clone(), o.namespace.clone(), o.name.clone())) {
+        match self.outcome_mut(&o.key()) {
             Some(existing) => *existing = o,
             None => self.workloads.push(o),
         }
     }
 
-    pub fn outcome_mut(&mut self, key: &(String, String, String)) -> Option<&mut Outcome> {
+    pub fn outcome_mut(&mut self, key: &ObjectKey) -> Option<&mut Outcome> {
         self.workloads
             .iter_mut()
-            .find(|o| (&o.kind, &o.namespace, &o.name) == (&key.0, &key.1, &key.2))
+            .find(|o| (&o.kind, &o.namespace, &o.name) == (&key.kind, &key.namespace, &key.name))
     }
 
     pub fn failed(&self) -> bool {
@@ -118,10 +139,7 @@ impl Report {
         }
         writeln!(out)?;
         for o in &self.workloads {
-            let result = serde_json::to_value(o.result)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
+            let result = o.result.as_str();
             writeln!(
                 out,
                 "{result:>12} {} {}/{} ({:.1}s): {}",

@@ -91,6 +91,19 @@ pub enum ForwardClientCertDetails {
     ForwardOnly,
 }
 
+impl ForwardClientCertDetails {
+    /// The name as serialised (`APPEND_FORWARD`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardClientCertDetails::AppendForward => "APPEND_FORWARD",
+            ForwardClientCertDetails::SanitizeSet => "SANITIZE_SET",
+            ForwardClientCertDetails::Sanitize => "SANITIZE",
+            ForwardClientCertDetails::AlwaysForwardOnly => "ALWAYS_FORWARD_ONLY",
+            ForwardClientCertDetails::ForwardOnly => "FORWARD_ONLY",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum ExternalTrafficPolicy {
     Local,

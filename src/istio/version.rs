@@ -4,8 +4,13 @@ use serde::{Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
-/// A `major.minor.patch` version. Prerelease suffixes such as `-distroless` are flavours of the same
-/// version, so they are dropped when parsing.
+/// A `major.minor.patch` version. Suffixes are flavours or builds of the same release
+/// (`1.30.2-distroless`, FIPS builds such as `1.30.2-1`, `+build`), so they are dropped when
+/// parsing and two flavours of a release are equal.
+///
+/// Not `semver::Version`: semver reads those suffixes as pre-releases, which order *before* the
+/// release (`1.30.2-1 < 1.30.2`) and make the flavours unequal, rejects the `v` prefix of image
+/// tags, and is not `Copy`; what is left to use of it is splitting on dots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
     pub major: u64,
@@ -215,6 +220,12 @@ mod tests {
         assert!("1.30".parse::<Version>().is_err());
         assert!("latest".parse::<Version>().is_err());
         assert!("1..2".parse::<Version>().is_err());
+        assert_eq!(
+            "1.30.2-1".parse::<Version>().unwrap(),
+            "1.30.2".parse::<Version>().unwrap()
+        );
+        assert!("1.30.2-1".parse::<Version>().unwrap() > Version::new(1, 30, 1));
+        assert!(Version::new(1, 30, 10) > Version::new(1, 30, 9));
     }
 
     #[test]

@@ -3,12 +3,12 @@
 
 use super::LiveState;
 use super::convert::Builder;
+use super::kinds::{self, AnyOwner, OwnerKind};
 use super::wire::PodObject;
 use crate::error::{Error, Result};
 use crate::istio::Istio;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, ReplicationController};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -16,7 +16,9 @@ use kube::core::{ObjectList, Request};
 use kube::{Client, Config, Resource};
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Objects per list request. 100 keeps the decoding of a page of full Pod objects near 20 MiB
@@ -61,13 +63,8 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
 pub enum Object<P> {
     Istio(Box<Istio>),
     Pod(Box<P>),
-    Deployment(Box<Deployment>),
-    StatefulSet(Box<StatefulSet>),
-    DaemonSet(Box<DaemonSet>),
-    ReplicaSet(Box<ReplicaSet>),
-    ReplicationController(Box<ReplicationController>),
-    Job(Box<Job>),
-    CronJob(Box<CronJob>),
+    /// An object of one of the owner kinds ([`kinds`]).
+    Owner(Box<dyn AnyOwner>),
     PodDisruptionBudget(Box<PodDisruptionBudget>),
     ConfigMap(Box<ConfigMap>),
 }
@@ -86,19 +83,13 @@ macro_rules! list_items {
         }
     )*};
 }
-list_items!(
-    Istio,
-    Pod,
-    PodObject,
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-    ReplicaSet,
-    ReplicationController,
-    Job,
-    CronJob,
-    PodDisruptionBudget
-);
+list_items!(Istio, Pod, PodObject, PodDisruptionBudget);
+
+impl<K: OwnerKind> ListItem for K {
+    fn uid(&self) -> Option<&str> {
+        self.meta().uid.as_deref()
+    }
+}
 
 /// The cluster-wide collection path of a kind (`/apis/apps/v1/deployments`).
 fn path<K: Resource>() -> String
@@ -124,59 +115,9 @@ pub async fn visit<P: ListItem>(
     stats: &mut Stats,
 ) -> Result<()> {
     list_istios(client, stats, &mut |o| sink(Object::Istio(Box::new(o)))).await?;
-    list_all(
-        client,
-        &path::<Deployment>(),
-        "deployments.apps",
-        stats,
-        &mut |o| sink(Object::Deployment(Box::new(o))),
-    )
-    .await?;
-    list_all(
-        client,
-        &path::<StatefulSet>(),
-        "statefulsets.apps",
-        stats,
-        &mut |o| sink(Object::StatefulSet(Box::new(o))),
-    )
-    .await?;
-    list_all(
-        client,
-        &path::<DaemonSet>(),
-        "daemonsets.apps",
-        stats,
-        &mut |o| sink(Object::DaemonSet(Box::new(o))),
-    )
-    .await?;
-    list_all(
-        client,
-        &path::<ReplicaSet>(),
-        "replicasets.apps",
-        stats,
-        &mut |o| sink(Object::ReplicaSet(Box::new(o))),
-    )
-    .await?;
-    let rcs = "replicationcontrollers";
-    list_all(
-        client,
-        &path::<ReplicationController>(),
-        rcs,
-        stats,
-        &mut |o| sink(Object::ReplicationController(Box::new(o))),
-    )
-    .await?;
-    list_all(client, &path::<Job>(), "jobs.batch", stats, &mut |o| {
-        sink(Object::Job(Box::new(o)))
-    })
-    .await?;
-    list_all(
-        client,
-        &path::<CronJob>(),
-        "cronjobs.batch",
-        stats,
-        &mut |o| sink(Object::CronJob(Box::new(o))),
-    )
-    .await?;
+    for list in owner_lists() {
+        list(client, stats, &mut |o| sink(Object::Owner(o))).await?;
+    }
     let pdbs = "poddisruptionbudgets.policy";
     list_all(
         client,
@@ -201,6 +142,44 @@ pub async fn visit<P: ListItem>(
     Ok(())
 }
 
+/// Lists every object of one owner kind, handing each on as it arrives.
+type OwnerList = for<'a> fn(
+    &'a Client,
+    &'a mut Stats,
+    &'a mut dyn FnMut(Box<dyn AnyOwner>) -> Result<()>,
+) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
+
+/// The listing of every owner kind, in the registry's order.
+fn owner_lists() -> Vec<OwnerList> {
+    struct Lists(Vec<OwnerList>);
+    impl kinds::Visit for Lists {
+        fn visit<K: OwnerKind>(&mut self) {
+            self.0.push(list_owners::<K>);
+        }
+    }
+    let mut lists = Lists(Vec::new());
+    kinds::each(&mut lists);
+    lists.0
+}
+
+fn list_owners<'a, K: OwnerKind>(
+    client: &'a Client,
+    stats: &'a mut Stats,
+    each: &'a mut dyn FnMut(Box<dyn AnyOwner>) -> Result<()>,
+) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>> {
+    Box::pin(async move {
+        // `deployments.apps`, `replicationcontrollers`: as RBAC and kubectl name them.
+        let resource = match K::group(&()) {
+            g if g.is_empty() => K::plural(&()).into_owned(),
+            g => format!("{}.{g}", K::plural(&())),
+        };
+        list_all(client, &path::<K>(), &resource, stats, &mut |o: K| {
+            each(Box::new(o))
+        })
+        .await
+    })
+}
+
 /// Lists every `Istio` CR. The CRD may be absent (no module installed): that is no CR, not an
 /// error.
 async fn list_istios(
@@ -222,13 +201,7 @@ pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
         match o {
             Object::Istio(i) => b.istio(*i),
             Object::Pod(p) => b.pod(*p),
-            Object::Deployment(d) => b.deployment(&d),
-            Object::DaemonSet(d) => b.daemon_set(&d),
-            Object::StatefulSet(s) => b.owner(super::convert::stateful_set(&s)),
-            Object::ReplicaSet(r) => b.owner(super::convert::replica_set(&r)),
-            Object::ReplicationController(r) => b.owner(super::convert::replication_controller(&r)),
-            Object::Job(j) => b.owner(super::convert::job(&j)),
-            Object::CronJob(c) => b.owner(super::convert::cron_job(&c)),
+            Object::Owner(o) => o.add_to(&mut b),
             Object::PodDisruptionBudget(p) => b.pdb(&p),
             Object::ConfigMap(c) => b
                 .mesh_config(&c)
@@ -366,7 +339,7 @@ pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<Li
     let managers: Api<Deployment> = Api::namespaced(client.clone(), KYMA_NAMESPACE);
     let what = format!("get deployments.apps {KYMA_NAMESPACE}/{MANAGER_NAME}");
     if let Some(d) = retry(stats, &what, || managers.get_opt(MANAGER_NAME)).await? {
-        b.deployment(&d);
+        b.workload(&d);
     }
     let selector = format!("{KYMA_MODULE_LABEL}=istio");
     let module = ListParams::default().labels(&selector);
@@ -384,13 +357,13 @@ pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<Li
         deployments.list(&module)
     })
     .await?;
-    list.items.iter().for_each(|d| b.deployment(d));
+    list.items.iter().for_each(|d| b.workload(d));
     let daemon_sets: Api<DaemonSet> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
     let list = retry(stats, &what("daemonsets.apps"), || {
         daemon_sets.list(&module)
     })
     .await?;
-    list.items.iter().for_each(|d| b.daemon_set(d));
+    list.items.iter().for_each(|d| b.workload(d));
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
     let what = format!("get configmaps {ISTIO_NAMESPACE}/istio");
     if let Some(cm) = retry(stats, &what, || cms.get_opt("istio")).await? {

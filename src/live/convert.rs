@@ -1,11 +1,13 @@
-//! Kubernetes objects -> the live model. Used by the snapshot reader and the cluster reader alike.
+//! Kubernetes objects -> the live model. Used by the snapshot reader and the cluster reader alike;
+//! each owner kind's own conversion is in [`super::kinds`].
 
+use super::kinds::OwnerKind;
 use super::*;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, ReplicationController};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::Selector;
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -41,178 +43,6 @@ fn ns(meta: &ObjectMeta) -> &str {
 
 fn name(meta: &ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or_default()
-}
-
-fn controller(meta: &ObjectMeta) -> Option<OwnerRef> {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))
-        .map(|o| OwnerRef {
-            kind: Kind::from_name(&o.kind),
-            name: o.name.as_str().into(),
-        })
-}
-
-fn skip(meta: &ObjectMeta) -> bool {
-    meta.annotations
-        .as_ref()
-        .and_then(|a| a.get(SKIP_ANNOTATION))
-        .is_some_and(|v| v == "true")
-}
-
-fn tool_annotations(meta: Option<&ObjectMeta>) -> BTreeMap<String, String> {
-    meta.and_then(|m| m.annotations.as_ref())
-        .map(|a| {
-            a.iter()
-                .filter(|(k, _)| k.starts_with(TOOL_PREFIX))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn owner(meta: &ObjectMeta, kind: Kind, template: Option<&ObjectMeta>, spec: OwnerSpec) -> Owner {
-    Owner {
-        key: ObjectKey::new(kind, ns(meta), name(meta)),
-        owner: controller(meta),
-        labels: meta.labels.clone().unwrap_or_default(),
-        skip: skip(meta),
-        template_annotations: tool_annotations(template),
-        spec,
-    }
-}
-
-pub fn deployment(d: &Deployment) -> Owner {
-    let spec = d.spec.as_ref();
-    let status = d.status.as_ref();
-    let strategy = spec.and_then(|s| s.strategy.as_ref());
-    let deadline_exceeded = status.and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
-        c.iter().any(|c| {
-            c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-        })
-    });
-    let rollout = RolloutStatus {
-        generation: d.metadata.generation.unwrap_or(0),
-        observed_generation: status.and_then(|s| s.observed_generation).unwrap_or(0),
-        replicas: status.and_then(|s| s.replicas).unwrap_or(0),
-        updated: status.and_then(|s| s.updated_replicas).unwrap_or(0),
-        available: status.and_then(|s| s.available_replicas).unwrap_or(0),
-        deadline_exceeded,
-        update_revision: None,
-    };
-    owner(
-        &d.metadata,
-        Kind::Deployment,
-        spec.and_then(|s| s.template.metadata.as_ref()),
-        OwnerSpec::Deployment {
-            paused: spec.and_then(|s| s.paused).unwrap_or(false),
-            replicas: spec.and_then(|s| s.replicas).unwrap_or(1),
-            recreate: strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate"),
-            max_surge: strategy
-                .and_then(|s| s.rolling_update.as_ref())
-                .and_then(|r| r.max_surge.clone()),
-            status: rollout,
-        },
-    )
-}
-
-pub fn stateful_set(s: &StatefulSet) -> Owner {
-    let spec = s.spec.as_ref();
-    let status = s.status.as_ref();
-    let strategy = spec.and_then(|s| s.update_strategy.as_ref());
-    let rollout = RolloutStatus {
-        generation: s.metadata.generation.unwrap_or(0),
-        observed_generation: status.and_then(|s| s.observed_generation).unwrap_or(0),
-        replicas: status.map_or(0, |s| s.replicas),
-        updated: status.and_then(|s| s.updated_replicas).unwrap_or(0),
-        available: status.and_then(|s| s.ready_replicas).unwrap_or(0),
-        deadline_exceeded: false,
-        update_revision: status.and_then(|s| s.update_revision.clone()),
-    };
-    owner(
-        &s.metadata,
-        Kind::StatefulSet,
-        spec.and_then(|s| s.template.metadata.as_ref()),
-        OwnerSpec::StatefulSet {
-            replicas: spec.and_then(|s| s.replicas).unwrap_or(1),
-            on_delete: strategy.and_then(|s| s.type_.as_deref()) == Some("OnDelete"),
-            partition: strategy
-                .and_then(|s| s.rolling_update.as_ref())
-                .and_then(|r| r.partition)
-                .unwrap_or(0),
-            status: rollout,
-        },
-    )
-}
-
-pub fn daemon_set(d: &DaemonSet) -> Owner {
-    let spec = d.spec.as_ref();
-    let status = d.status.as_ref();
-    let rollout = RolloutStatus {
-        generation: d.metadata.generation.unwrap_or(0),
-        observed_generation: status.and_then(|s| s.observed_generation).unwrap_or(0),
-        replicas: status.map_or(0, |s| s.desired_number_scheduled),
-        updated: status.and_then(|s| s.updated_number_scheduled).unwrap_or(0),
-        available: status.and_then(|s| s.number_available).unwrap_or(0),
-        deadline_exceeded: false,
-        update_revision: None,
-    };
-    owner(
-        &d.metadata,
-        Kind::DaemonSet,
-        spec.and_then(|s| s.template.metadata.as_ref()),
-        OwnerSpec::DaemonSet {
-            on_delete: spec
-                .and_then(|s| s.update_strategy.as_ref())
-                .and_then(|s| s.type_.as_deref())
-                == Some("OnDelete"),
-            status: rollout,
-        },
-    )
-}
-
-pub fn replica_set(r: &ReplicaSet) -> Owner {
-    let revision = r
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("deployment.kubernetes.io/revision"))
-        .and_then(|v| v.parse().ok());
-    owner(
-        &r.metadata,
-        Kind::ReplicaSet,
-        r.spec
-            .as_ref()
-            .and_then(|s| s.template.as_ref())
-            .and_then(|t| t.metadata.as_ref()),
-        OwnerSpec::ReplicaSet {
-            revision,
-            replicas: r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        },
-    )
-}
-
-pub fn replication_controller(r: &ReplicationController) -> Owner {
-    owner(
-        &r.metadata,
-        Kind::ReplicationController,
-        r.spec
-            .as_ref()
-            .and_then(|s| s.template.as_ref())
-            .and_then(|t| t.metadata.as_ref()),
-        OwnerSpec::ReplicationController {
-            replicas: r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        },
-    )
-}
-
-pub fn job(j: &Job) -> Owner {
-    owner(&j.metadata, Kind::Job, None, OwnerSpec::Job)
-}
-
-pub fn cron_job(c: &CronJob) -> Owner {
-    owner(&c.metadata, Kind::CronJob, None, OwnerSpec::CronJob)
 }
 
 fn pick_proxy(spec: &wire::PodSpec) -> Option<(&wire::Container, bool)> {
@@ -302,7 +132,11 @@ pub fn pdb(p: &PodDisruptionBudget) -> Pdb {
     Pdb {
         namespace: ns(&p.metadata).to_string(),
         name: name(&p.metadata).to_string(),
-        selector: p.spec.as_ref().and_then(|s| s.selector.clone()),
+        selector: p
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.clone())
+            .and_then(|s| Selector::try_from(s).ok()),
         disruptions_allowed: p.status.as_ref().map_or(0, |s| s.disruptions_allowed),
     }
 }
@@ -477,23 +311,17 @@ impl Builder {
         );
     }
 
-    pub fn deployment(&mut self, d: &Deployment) {
-        if is_manager(&d.metadata) {
-            self.state.manager = Some(module_release(d));
+    /// An object of an owner kind; the module manager Deployment also gives the installed
+    /// module, control-plane templates the images that stand in for pods not captured.
+    pub fn workload<K: OwnerKind>(&mut self, o: &K) {
+        if let Some(m) = o.module_release() {
+            self.state.manager = Some(m);
         }
-        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        self.template_images("Deployment", &d.metadata, spec);
-        self.owner(deployment(d));
-    }
-
-    pub fn daemon_set(&mut self, d: &DaemonSet) {
-        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        self.template_images("DaemonSet", &d.metadata, spec);
-        self.owner(daemon_set(d));
-    }
-
-    pub fn owner(&mut self, o: Owner) {
-        self.state.owners.insert(o.key.clone(), o);
+        if let Some(spec) = o.control_plane_template() {
+            self.template_images(K::KIND.as_str(), o.meta(), Some(spec));
+        }
+        let owner = o.owner();
+        self.state.owners.insert(owner.key.clone(), owner);
     }
 
     pub fn pdb(&mut self, p: &PodDisruptionBudget) {
@@ -503,7 +331,7 @@ impl Builder {
         );
         let pdb = pdb(p);
         let keys = self.pdb_keys.entry(pdb.namespace.clone()).or_default();
-        keys.extend(pdb.selector_keys().map(String::from));
+        keys.extend(pdb.selector_keys());
         self.state.pdbs.push(pdb);
     }
 

@@ -5,13 +5,15 @@
 //! far more than with the size of pod objects.
 pub mod cluster;
 pub mod convert;
+pub mod kinds;
 pub mod rollout;
 pub mod snapshot;
 pub mod wire;
 
 use crate::istio::{Istio, Version};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::Serialize;
+use kube::core::{Expression, Selector, SelectorExt};
+use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -25,8 +27,9 @@ pub const RESTARTED_AT_ANNOTATION: &str = "istio-rollout/restarted-at";
 /// Pod-template annotation: what the restart was for (target version and settings).
 pub const RESTARTED_FOR_ANNOTATION: &str = "istio-rollout/restarted-for";
 
-/// The kinds that own pods, plus `Pod` itself for pods without an owner.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// The kinds that own pods, plus `Pod` itself for pods without an owner. What each owner kind
+/// is and does lives in [`kinds`]. Serialised as its name (`"Deployment"`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Deployment,
     StatefulSet,
@@ -72,6 +75,12 @@ impl Kind {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -250,7 +259,9 @@ pub struct ResourcePair {
 pub struct Pdb {
     pub namespace: String,
     pub name: String,
-    pub selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+    /// `None` when the budget has no selector, or one the API server would not have accepted (an
+    /// unknown operator, `In` without values): it covers no pod.
+    pub selector: Option<Selector>,
     pub disruptions_allowed: i32,
 }
 
@@ -259,46 +270,26 @@ impl Pdb {
         self.selects(&pod.namespace, &pod.labels)
     }
 
-    /// Whether the budget covers a pod of `namespace` with these labels.
+    /// Whether the budget covers a pod of `namespace` with these labels. An empty selector
+    /// (policy/v1) selects every pod of the namespace.
     pub fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
-        if namespace != self.namespace {
-            return false;
-        }
-        let Some(sel) = &self.selector else {
-            return false;
-        };
-        let labels_ok = sel
-            .match_labels
-            .iter()
-            .flatten()
-            .all(|(k, v)| labels.get(k) == Some(v));
-        let exprs_ok = sel.match_expressions.iter().flatten().all(|e| {
-            let values = e.values.as_deref().unwrap_or_default();
-            let value = labels.get(&e.key);
-            match e.operator.as_str() {
-                "In" => value.is_some_and(|v| values.contains(v)),
-                "NotIn" => value.is_none_or(|v| !values.contains(v)),
-                "Exists" => value.is_some(),
-                "DoesNotExist" => value.is_none(),
-                _ => false,
-            }
-        });
-        // An empty selector (policy/v1) selects every pod of the namespace.
-        labels_ok && exprs_ok
+        namespace == self.namespace && self.selector.as_ref().is_some_and(|s| s.matches(labels))
     }
 
     /// The label keys the selector reads.
-    pub fn selector_keys(&self) -> impl Iterator<Item = &str> {
-        let sel = self.selector.as_ref();
-        let labels = sel
-            .and_then(|s| s.match_labels.as_ref())
+    pub fn selector_keys(&self) -> impl Iterator<Item = String> {
+        self.selector
+            .clone()
             .into_iter()
-            .flat_map(|m| m.keys().map(String::as_str));
-        let exprs = sel
-            .and_then(|s| s.match_expressions.as_ref())
-            .into_iter()
-            .flat_map(|e| e.iter().map(|e| e.key.as_str()));
-        labels.chain(exprs)
+            .flatten()
+            .map(|e| match e {
+                Expression::In(k, _)
+                | Expression::NotIn(k, _)
+                | Expression::Equal(k, _)
+                | Expression::NotEqual(k, _)
+                | Expression::Exists(k)
+                | Expression::DoesNotExist(k) => k,
+            })
     }
 }
 

@@ -57,25 +57,46 @@ fn add(b: &mut Builder, doc: Value) -> Result<(), String> {
     match (group, kind.as_str()) {
         ("operator.kyma-project.io", "Istio") => b.istio(typed(doc)?),
         ("", "Pod") => b.pod(typed::<super::wire::PodObject>(doc)?),
-        ("apps", "Deployment") => b.deployment(&typed(doc)?),
-        ("apps", "DaemonSet") => b.daemon_set(&typed(doc)?),
-        ("apps", "StatefulSet") => b.owner(super::convert::stateful_set(&typed(doc)?)),
-        ("apps", "ReplicaSet") => b.owner(super::convert::replica_set(&typed(doc)?)),
-        ("", "ReplicationController") => {
-            b.owner(super::convert::replication_controller(&typed(doc)?))
-        }
-        ("batch", "Job") => b.owner(super::convert::job(&typed(doc)?)),
-        ("batch", "CronJob") => b.owner(super::convert::cron_job(&typed(doc)?)),
         ("policy", "PodDisruptionBudget") => b.pdb(&typed(doc)?),
         ("", "ConfigMap") => {
             let what = documents::describe(&doc);
             b.mesh_config(&typed(doc)?)
                 .map_err(|e| format!("{what}: {e}"))?
         }
-        // Anything else a broad `kubectl get` captured is not needed by the planner.
-        _ => {}
+        (group, kind) => {
+            // An owner kind; anything else a broad `kubectl get` captured is not needed.
+            let mut add = AddOwner {
+                b,
+                group,
+                kind,
+                doc: Some(doc),
+                result: Ok(()),
+            };
+            super::kinds::each(&mut add);
+            add.result?
+        }
     }
     Ok(())
+}
+
+/// Adds the document if it is an object of the visited owner kind.
+struct AddOwner<'a> {
+    b: &'a mut Builder,
+    group: &'a str,
+    kind: &'a str,
+    doc: Option<Value>,
+    result: Result<(), String>,
+}
+
+impl super::kinds::Visit for AddOwner<'_> {
+    fn visit<K: super::kinds::OwnerKind>(&mut self) {
+        if K::group(&()) == self.group
+            && K::kind(&()) == self.kind
+            && let Some(doc) = self.doc.take()
+        {
+            self.result = typed::<K>(doc).map(|o| self.b.workload(&o));
+        }
+    }
 }
 
 /// `istio-rollout snapshot`: every object the planner reads, as multi-document YAML, written as
@@ -96,13 +117,7 @@ pub async fn write_from_cluster(
         let v = match o {
             Object::Istio(x) => serde_json::to_value(x),
             Object::Pod(x) => serde_json::to_value(x),
-            Object::Deployment(x) => serde_json::to_value(x),
-            Object::StatefulSet(x) => serde_json::to_value(x),
-            Object::DaemonSet(x) => serde_json::to_value(x),
-            Object::ReplicaSet(x) => serde_json::to_value(x),
-            Object::ReplicationController(x) => serde_json::to_value(x),
-            Object::Job(x) => serde_json::to_value(x),
-            Object::CronJob(x) => serde_json::to_value(x),
+            Object::Owner(x) => x.to_json(),
             Object::PodDisruptionBudget(x) => serde_json::to_value(x),
             Object::ConfigMap(x) => serde_json::to_value(x),
         };

@@ -17,6 +17,18 @@ pub enum CrAction {
     Delete,
 }
 
+impl CrAction {
+    /// The name as serialised (`create`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrAction::None => "none",
+            CrAction::Create => "create",
+            CrAction::Update => "update",
+            CrAction::Delete => "delete",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CrChange {
     pub action: CrAction,

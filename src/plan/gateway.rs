@@ -76,16 +76,10 @@ pub fn findings(desired: &Desired, live: &LiveState) -> Vec<Finding> {
         ));
     }
     if w.forward_client_cert_details != a.forward_client_cert_details {
-        let s = |v: ForwardClientCertDetails| {
-            serde_json::to_value(v)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default()
-        };
         out.push(format!(
             "forwardClientCertDetails {} -> {}",
-            s(a.forward_client_cert_details),
-            s(w.forward_client_cert_details)
+            a.forward_client_cert_details.as_str(),
+            w.forward_client_cert_details.as_str()
         ));
     }
     if w.trust_domain != a.trust_domain {
@@ -113,10 +107,7 @@ pub fn signature(desired: &Desired) -> String {
         return String::new();
     };
     let s = settings(&want.spec);
-    let fccd = serde_json::to_value(s.forward_client_cert_details)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let fccd = s.forward_client_cert_details.as_str();
     format!(
         "numTrustedProxies:{};forwardClientCertDetails:{fccd};trustDomain:{};statsInclusion:{}",
         s.num_trusted_proxies

@@ -10,7 +10,7 @@ mod workloads;
 
 use crate::desired::{Desired, Source};
 use crate::istio::Version;
-use crate::live::LiveState;
+use crate::live::{Kind, LiveState, ObjectKey};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -108,7 +108,8 @@ impl Finding {
 /// One workload (the object acted on) and everything planned for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Entry {
-    pub kind: String,
+    /// With `namespace` and `name`, the workload's key ([`Entry::key`]); serialised as its name.
+    pub kind: Kind,
     pub namespace: String,
     pub name: String,
     pub action: Action,
@@ -128,6 +129,12 @@ pub struct Entry {
     /// This tool's pod-template annotations as they are now (from an earlier restart).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub template_annotations_before: BTreeMap<String, String>,
+}
+
+impl Entry {
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.kind.clone(), &self.namespace, &self.name)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -187,7 +194,7 @@ pub struct Plan {
 /// How the user narrows the plan.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// `namespace/name`, `Kind/namespace/name`; `*` matches any run of characters.
+    /// `namespace/name`, `Kind/namespace/name`; `*` matches any run of characters, `?` one.
     pub exclude: Vec<String>,
     /// Only these namespaces (empty: all).
     pub namespaces: Vec<String>,
@@ -259,8 +266,14 @@ pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
         opts,
         &mut notices,
     );
+    // Kinds in alphabetical order of their names, as people read them.
     workloads.sort_by(|a, b| {
-        (!a.kyma, &a.namespace, &a.kind, &a.name).cmp(&(!b.kyma, &b.namespace, &b.kind, &b.name))
+        (!a.kyma, &a.namespace, a.kind.as_str(), &a.name).cmp(&(
+            !b.kyma,
+            &b.namespace,
+            b.kind.as_str(),
+            &b.name,
+        ))
     });
 
     let mut summary = Summary {
@@ -316,4 +329,58 @@ fn join(v: &[Version]) -> String {
         .map(|v| v.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::report::Result as ApplyResult;
+    use crate::istio::cr::ForwardClientCertDetails as Fccd;
+
+    /// `as_str` is what JSON says, for every enum whose name is printed.
+    #[test]
+    fn names_are_the_serialised_ones() {
+        fn check<T: Serialize>(values: &[T], name: impl Fn(&T) -> &'static str) {
+            for v in values {
+                assert_eq!(serde_json::to_value(v).unwrap(), name(v));
+            }
+        }
+        check(&Action::ALL, |a| a.as_str());
+        use Reason::*;
+        let reasons = [
+            IstioVersion,
+            PrometheusMerge,
+            CompatibilityMode,
+            DnsProxying,
+            ProxyResources,
+            IngressGatewayConfig,
+            Uninstall,
+        ];
+        check(&reasons, |r| r.as_str());
+        use cr::CrAction;
+        let cr = [
+            CrAction::None,
+            CrAction::Create,
+            CrAction::Update,
+            CrAction::Delete,
+        ];
+        check(&cr, |a| a.as_str());
+        let fccd = [
+            Fccd::AppendForward,
+            Fccd::SanitizeSet,
+            Fccd::Sanitize,
+            Fccd::AlwaysForwardOnly,
+            Fccd::ForwardOnly,
+        ];
+        check(&fccd, |f| f.as_str());
+        use ApplyResult::*;
+        let results = [
+            Restarted, Evicted, Waited, Failed, TimedOut, Manual, Blocked, Skipped,
+        ];
+        check(&results, |r| r.as_str());
+        let kinds = [Kind::Deployment, Kind::Pod, Kind::Other("Rollout".into())];
+        for k in kinds {
+            assert_eq!(serde_json::to_value(&k).unwrap(), k.as_str());
+        }
+    }
 }

@@ -6,12 +6,13 @@ use crate::istio::cr::Resources;
 use crate::live::rollout::{RolloutState, rollout_state};
 use crate::live::{
     KYMA_MODULE_LABEL, KYMA_NAMESPACE, Kind, LiveState, ObjectKey, Owner, OwnerSpec, Pod, Proxy,
-    RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, SKIP_ANNOTATION,
+    RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, SKIP_ANNOTATION, kinds,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
+use wildmatch::WildMatch;
 
 type Annotations = BTreeMap<String, String>;
 type Labels = BTreeMap<String, String>;
@@ -58,21 +59,21 @@ struct Group<'a> {
     missing: Option<String>,
 }
 
-/// The object acted on for a pod: ReplicaSet -> Deployment, Job -> CronJob, else its owner, else the pod.
+/// The object acted on for a pod: its owner's controller where the owner kind names one
+/// ([`kinds::Registered::parent`]: ReplicaSet -> Deployment, Job -> CronJob), else its owner, else
+/// the pod.
 fn resolve(live: &LiveState, pod: &Pod) -> (ObjectKey, Option<String>) {
     let Some(o) = &pod.owner else {
         return (ObjectKey::new(Kind::Pod, &pod.namespace, &pod.name), None);
     };
     let key = ObjectKey::new(o.kind.clone(), &pod.namespace, &o.name);
-    let parent_kind = match o.kind {
-        Kind::ReplicaSet => Kind::Deployment,
-        Kind::Job => Kind::CronJob,
-        _ => return missing_check(live, key),
+    let Some(parent_kind) = kinds::find(&o.kind).and_then(|k| k.parent.as_ref()) else {
+        return missing_check(live, key);
     };
     match live.owners.get(&key) {
         None => missing_check(live, key),
         Some(owner) => match &owner.owner {
-            Some(p) if p.kind == parent_kind => missing_check(
+            Some(p) if p.kind == *parent_kind => missing_check(
                 live,
                 ObjectKey::new(p.kind.clone(), &pod.namespace, &p.name),
             ),
@@ -185,16 +186,9 @@ pub(super) fn entries(
     (planned, in_sync)
 }
 
+/// `--exclude` matching: `*` matches any run of characters (`/` included), `?` one character.
 fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, tail)) => {
-            text.starts_with(head)
-                && (0..=text.len() - head.len()).any(|i| {
-                    text.is_char_boundary(head.len() + i) && glob(tail, &text[head.len() + i..])
-                })
-        }
-    }
+    WildMatch::new(pattern).matches(text)
 }
 
 fn excluded(opts: &super::Options, key: &ObjectKey) -> Option<String> {
@@ -443,7 +437,7 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
     let mut pod_names: Vec<String> = pods.iter().map(|(p, _)| p.name.clone()).collect();
     pod_names.sort();
     Some(Entry {
-        kind: key.kind.to_string(),
+        kind: key.kind.clone(),
         kyma: is_kyma(&key, owner, &pods),
         namespace: key.namespace,
         name: key.name,
@@ -555,6 +549,9 @@ mod tests {
         assert!(glob("Deployment/shop/*", "Deployment/shop/cart"));
         assert!(!glob("shop/*", "shopping/cart"));
         assert!(glob("*", "anything"));
+        assert!(glob("shop/web-*-canary", "shop/web-v2-canary"));
+        assert!(!glob("shop/web", "shop/web-1"));
+        assert!(glob("*/cart", "Deployment/shop/cart"));
     }
 
     #[test]

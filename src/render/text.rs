@@ -191,13 +191,7 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
     }
     let cr_part = match plan.cr.action {
         CrAction::None => String::new(),
-        a => format!(
-            "; Istio CR: {}",
-            serde_json::to_value(a)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default()
-        ),
+        a => format!("; Istio CR: {}", a.as_str()),
     };
     writeln!(
         out,
