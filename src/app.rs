@@ -1,40 +1,58 @@
 //! The only place that sequences the steps: read git, read the live state, check, plan, render.
 
 use crate::cli::{Cli, Command};
-use crate::config::PlanConfig;
+use crate::config::{self, ApplyConfig, PlanConfig};
 use crate::desired::{self, Desired};
 use crate::error::{Error, ExitCode, Result};
-use crate::istio::version::check_step;
-use crate::live::{LiveState, cluster, snapshot};
+use crate::live::{cluster, snapshot};
 use crate::plan::{self, Plan};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 pub fn run(cli: Cli, stdout_is_terminal: bool, out: &mut dyn Write) -> Result<ExitCode> {
     match cli.command {
         Command::Crd => {
-            write!(out, "{}", crate::istio::cr::crd_yaml()).map_err(io)?;
+            emit(out, |out| write!(out, "{}", crate::istio::cr::crd_yaml()))?;
             Ok(ExitCode::Clean)
         }
-        Command::Apply(args) => apply(args, stdout_is_terminal, out),
-        Command::Snapshot(args) => {
-            runtime()?.block_on(crate::live::snapshot::write_from_cluster(&args, out))?;
-            Ok(ExitCode::Clean)
-        }
-        Command::Plan(args) => {
-            let cfg = crate::config::plan(args, stdout_is_terminal)?;
-            let plan = compute(&cfg)?;
-            crate::render::render(&plan, cfg.output, cfg.color, out).map_err(io)?;
-            Ok(if plan.is_pending() {
-                ExitCode::Pending
+        Command::Apply(args) => {
+            let cfg = config::apply(args, stdout_is_terminal, std::io::stderr().is_terminal())?;
+            if cfg.dry_run {
+                plan_command(&cfg.plan, out)
             } else {
-                ExitCode::Clean
-            })
+                apply(&cfg, out)
+            }
         }
+        Command::Snapshot(args) => {
+            let cluster = config::cluster(args);
+            runtime()?.block_on(async {
+                let client = cluster::connect(&cluster).await?;
+                snapshot::write_from_cluster(&client, out).await
+            })?;
+            out.flush().map_err(Error::Output)?;
+            Ok(ExitCode::Clean)
+        }
+        Command::Plan(args) => plan_command(&config::plan(args, stdout_is_terminal)?, out),
     }
 }
 
-fn io(e: std::io::Error) -> Error {
-    Error::Failure(format!("writing the output: {e}"))
+/// Writes to stdout and flushes it, so that a failed write is seen here, not lost at exit.
+fn emit(
+    out: &mut dyn Write,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    write(out).and_then(|()| out.flush()).map_err(Error::Output)
+}
+
+fn plan_command(cfg: &PlanConfig, out: &mut dyn Write) -> Result<ExitCode> {
+    let plan = compute(cfg)?;
+    emit(out, |out| {
+        crate::render::render(&plan, cfg.output, cfg.color, out)
+    })?;
+    Ok(if plan.is_pending() {
+        ExitCode::Pending
+    } else {
+        ExitCode::Clean
+    })
 }
 
 fn read_desired(cfg: &PlanConfig) -> Result<Desired> {
@@ -43,66 +61,34 @@ fn read_desired(cfg: &PlanConfig) -> Result<Desired> {
     desired::parse(source, &files, &d.options)
 }
 
-fn apply(
-    args: crate::cli::ApplyArgs,
-    stdout_is_terminal: bool,
-    out: &mut dyn Write,
-) -> Result<ExitCode> {
-    if args.dry_run {
-        return run(
-            Cli {
-                command: Command::Plan(args.plan),
-            },
-            stdout_is_terminal,
-            out,
-        );
-    }
-    if args.plan.live_state.is_some() {
-        return Err(Error::Usage(
-            "--live-state: apply acts on a cluster; use it with `plan` or `apply --dry-run`".into(),
-        ));
-    }
-    use std::io::IsTerminal;
-    let progress =
-        args.log_format == crate::cli::LogFormat::Text && std::io::stderr().is_terminal();
+fn apply(cfg: &ApplyConfig, out: &mut dyn Write) -> Result<ExitCode> {
     // On a terminal the progress bar tells what happens; the logs keep to warnings there.
-    crate::logging::init(args.log_format, if progress { "warn" } else { "info" });
-    let opts = crate::apply::ApplyOptions {
-        apply_cr: !args.no_apply_cr,
-        max_concurrent: usize::from(args.max_concurrent),
-        workload_timeout: args.timeout,
-        overall_timeout: args.overall_timeout,
-        operator_timeout: args.operator_timeout,
-        pdb_timeout: args.pdb_timeout,
-        progress,
-        ..Default::default()
-    };
-    let strict = args.strict;
-    let cfg = crate::config::plan(args.plan, stdout_is_terminal)?;
-    let desired = read_desired(&cfg)?;
+    let level = if cfg.options.progress { "warn" } else { "info" };
+    crate::logging::init(cfg.log_format, level);
+    let desired = read_desired(&cfg.plan)?;
     let report = runtime()?.block_on(async {
-        let client = cluster::connect(
-            cfg.cluster.kubeconfig.as_deref(),
-            cfg.cluster.context.as_deref(),
-        )
-        .await?;
+        let client = cluster::connect(&cfg.plan.cluster).await?;
         let live = cluster::read(&client, &mut cluster::Stats::default()).await?;
-        check_versions(&desired, &live)?;
-        let plan = plan::plan(&desired, &live, &cfg.plan);
-        crate::apply::run(&client, &desired, plan, &cfg.plan, &opts).await
+        plan::versions::check(&desired, &live)?;
+        let plan = plan::plan(&desired, &live, &cfg.plan.plan);
+        crate::apply::run(&client, &desired, plan, &cfg.plan.plan, &cfg.options).await
     })?;
-    match cfg.output {
-        crate::render::Format::Json => report.render_json(out),
-        _ => report.render_text(out),
-    }
-    .map_err(io)?;
-    Ok(if report.failed() {
+    let code = if report.failed() {
         ExitCode::Failure
-    } else if strict && report.manual_remaining() {
+    } else if cfg.strict && report.manual_remaining() {
         ExitCode::ManualRemaining
     } else {
         ExitCode::Clean
-    })
+    };
+    let written = emit(out, |out| match cfg.plan.output {
+        crate::render::Format::Json => report.render_json(out),
+        _ => report.render_text(out),
+    });
+    match written {
+        // The run is over: a reader that stopped reading the report does not change its outcome.
+        Err(e) if e.is_broken_pipe() => Ok(code),
+        other => other.map(|()| code),
+    }
 }
 
 /// Reads both states and plans. Everything is validated before anything could act on the plan.
@@ -111,45 +97,20 @@ pub fn compute(cfg: &PlanConfig) -> Result<Plan> {
     let live = match &cfg.live_state {
         Some(path) => snapshot::read(path)?,
         None => runtime()?.block_on(async {
-            let client = cluster::connect(
-                cfg.cluster.kubeconfig.as_deref(),
-                cfg.cluster.context.as_deref(),
-            )
-            .await?;
+            let client = cluster::connect(&cfg.cluster).await?;
             cluster::read(&client, &mut cluster::Stats::default()).await
         })?,
     };
-    check_versions(&desired, &live)?;
+    plan::versions::check(&desired, &live)?;
     Ok(plan::plan(&desired, &live, &cfg.plan))
-}
-
-/// The module's upgrade rules, target against what runs.
-pub fn check_versions(desired: &Desired, live: &LiveState) -> Result<()> {
-    let origin = desired
-        .istio_file
-        .clone()
-        .unwrap_or_else(|| desired.source.path.clone());
-    if let (Some(target), Some(lowest)) =
-        (desired.istio_version, live.control_plane_versions().first())
-    {
-        check_step(*lowest, target).map_err(|m| Error::input(&origin, format!("Istio {m}")))?;
-    }
-    if let (Some(target), Some(running)) = (
-        desired.module_version,
-        live.manager.as_ref().and_then(|m| m.version),
-    ) && target < running
-    {
-        return Err(Error::input(
-            &origin,
-            format!("module downgrade from {running} to {target} is not supported"),
-        ));
-    }
-    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Failure(format!("async runtime: {e}")))
+        .map_err(|source| Error::Io {
+            what: "starting the async runtime",
+            source,
+        })
 }

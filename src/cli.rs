@@ -1,6 +1,5 @@
 //! Command-line flags (clap only). Turned into a validated [`crate::config`] before anything runs.
 
-use crate::render::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -36,6 +35,14 @@ pub struct ClusterArgs {
     /// Kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+}
+
+/// `--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -82,7 +89,7 @@ pub struct PlanArgs {
         default_value = "text",
         env = "ISTIO_ROLLOUT_OUTPUT"
     )]
-    pub output: Format,
+    pub output: OutputFormat,
     /// Colour in text output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,

@@ -1,6 +1,6 @@
 //! Validated settings: what `cli` parsed, checked, with no clap types past this point.
 
-use crate::cli::{Color, PlanArgs};
+use crate::cli::{ApplyArgs, ClusterArgs, Color, OutputFormat, PlanArgs};
 use crate::error::{Error, Result};
 use crate::istio::Version;
 use crate::render::Format;
@@ -14,15 +14,49 @@ pub struct DesiredConfig {
     pub options: crate::desired::Options,
 }
 
+/// How to reach the cluster; both `None`: as kubectl does (`KUBECONFIG`, `~/.kube/config`, else
+/// the in-cluster ServiceAccount).
+#[derive(Clone, Debug, Default)]
+pub struct ClusterConfig {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct PlanConfig {
     pub desired: DesiredConfig,
     /// A saved live state; `None`: read the cluster.
     pub live_state: Option<PathBuf>,
-    pub cluster: crate::cli::ClusterArgs,
+    pub cluster: ClusterConfig,
     pub output: Format,
     pub color: bool,
     pub plan: crate::plan::Options,
+}
+
+/// Logs on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    /// JSON lines, for a Job.
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApplyConfig {
+    /// `--dry-run`: only plan and print, the same as `plan`.
+    pub dry_run: bool,
+    pub plan: PlanConfig,
+    pub options: crate::apply::ApplyOptions,
+    /// Exit 4 when manual or blocked entries remain.
+    pub strict: bool,
+    pub log_format: LogFormat,
+}
+
+pub fn cluster(args: ClusterArgs) -> ClusterConfig {
+    ClusterConfig {
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+    }
 }
 
 pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
@@ -31,8 +65,10 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
         .istio_version
         .as_deref()
         .map(|v| {
-            v.parse::<Version>()
-                .map_err(|e| Error::Usage(format!("--istio-version: {e}")))
+            v.parse::<Version>().map_err(|e| Error::Flag {
+                flag: "--istio-version",
+                source: e.into(),
+            })
         })
         .transpose()?;
     if d.repo.trim().is_empty() {
@@ -57,8 +93,12 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
             },
         },
         live_state: args.live_state,
-        cluster: args.cluster,
-        output: args.output,
+        cluster: cluster(args.cluster),
+        output: match args.output {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Markdown => Format::Markdown,
+            OutputFormat::Json => Format::Json,
+        },
         color: match args.color {
             Color::Always => true,
             Color::Never => false,
@@ -69,4 +109,97 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
             namespaces: args.namespace,
         },
     })
+}
+
+/// `apply`'s settings. A progress bar replaces the info logs when the logs are text on a terminal.
+pub fn apply(
+    args: ApplyArgs,
+    stdout_is_terminal: bool,
+    stderr_is_terminal: bool,
+) -> Result<ApplyConfig> {
+    if !args.dry_run && args.plan.live_state.is_some() {
+        return Err(Error::Usage(
+            "--live-state: apply acts on a cluster; use it with `plan` or `apply --dry-run`".into(),
+        ));
+    }
+    let log_format = match args.log_format {
+        crate::cli::LogFormat::Text => LogFormat::Text,
+        crate::cli::LogFormat::Json => LogFormat::Json,
+    };
+    let options = crate::apply::ApplyOptions {
+        apply_cr: !args.no_apply_cr,
+        max_concurrent: usize::from(args.max_concurrent),
+        workload_timeout: args.timeout,
+        overall_timeout: args.overall_timeout,
+        operator_timeout: args.operator_timeout,
+        pdb_timeout: args.pdb_timeout,
+        progress: log_format == LogFormat::Text && stderr_is_terminal,
+        ..Default::default()
+    };
+    Ok(ApplyConfig {
+        dry_run: args.dry_run,
+        plan: plan(args.plan, stdout_is_terminal)?,
+        options,
+        strict: args.strict,
+        log_format,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn apply_args(extra: &[&str]) -> ApplyArgs {
+        let argv = [&["istio-rollout", "apply", "--repo", "r"], extra].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Apply(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn apply_needs_a_cluster_unless_it_only_plans() {
+        let err = apply(apply_args(&["--live-state", "l.yaml"]), false, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--live-state: apply acts on a cluster")
+        );
+        assert_eq!(err.exit_code(), crate::error::ExitCode::InvalidInput);
+        let cfg = apply(
+            apply_args(&["--live-state", "l.yaml", "--dry-run"]),
+            false,
+            false,
+        )
+        .unwrap();
+        assert!(cfg.dry_run);
+        assert_eq!(cfg.plan.live_state, Some(PathBuf::from("l.yaml")));
+    }
+
+    #[test]
+    fn apply_settings_carry_the_flags() {
+        let cfg = apply(
+            apply_args(&[
+                "--no-apply-cr",
+                "--max-concurrent",
+                "5",
+                "--strict",
+                "-o",
+                "json",
+            ]),
+            false,
+            true,
+        )
+        .unwrap();
+        assert!(!cfg.options.apply_cr);
+        assert_eq!(cfg.options.max_concurrent, 5);
+        assert!(cfg.strict);
+        assert_eq!(cfg.plan.output, Format::Json);
+        // Text logs on a terminal: a progress bar instead.
+        assert!(cfg.options.progress);
+        let cfg = apply(apply_args(&["--log-format", "json"]), false, true).unwrap();
+        assert_eq!(cfg.log_format, LogFormat::Json);
+        assert!(!cfg.options.progress);
+    }
 }

@@ -1,30 +1,37 @@
 //! Reading Kubernetes documents: multi-document YAML, JSON, and `List` objects, flattened.
 
+use crate::error::{Error, Invalid};
 use serde_json::Value;
 
-/// Parses `text` into objects. `kind: List` (and `*List`) documents are flattened into their items;
-/// empty documents are dropped. Errors name `origin` and are one line.
-pub fn parse(origin: &str, text: &str) -> Result<Vec<Value>, String> {
+/// Parses `text`, the contents of `origin`, into objects. `kind: List` (and `*List`) documents are
+/// flattened into their items; empty documents are dropped. Errors are [`Error::Input`] naming
+/// `origin`.
+pub fn parse(origin: &str, text: &str) -> Result<Vec<Value>, Error> {
+    parse_documents(text).map_err(|source| Error::Input {
+        origin: origin.to_string(),
+        source,
+    })
+}
+
+fn parse_documents(text: &str) -> Result<Vec<Value>, Invalid> {
     let trimmed = text.trim_start();
     let docs: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| format!("{origin}: not valid JSON: {e}"))?;
+        let v: Value = serde_json::from_str(text).map_err(Invalid::Json)?;
         match v {
             Value::Array(items) => items,
             v => vec![v],
         }
     } else {
-        serde_saphyr::from_multiple::<Value>(text)
-            .map_err(|e| format!("{origin}: not valid YAML: {}", one_line(&e.to_string())))?
+        serde_saphyr::from_multiple::<Value>(text).map_err(|e| Invalid::Yaml(Box::new(e)))?
     };
     let mut out = Vec::with_capacity(docs.len());
     for doc in docs {
-        flatten(doc, &mut out, origin)?;
+        flatten(doc, &mut out)?;
     }
     Ok(out)
 }
 
-fn flatten(doc: Value, out: &mut Vec<Value>, origin: &str) -> Result<(), String> {
+fn flatten(doc: Value, out: &mut Vec<Value>) -> Result<(), Invalid> {
     match doc {
         Value::Null => Ok(()),
         Value::Object(mut o) => {
@@ -37,37 +44,28 @@ fn flatten(doc: Value, out: &mut Vec<Value>, origin: &str) -> Result<(), String>
                 match o.remove("items") {
                     Some(Value::Array(items)) => {
                         for item in items {
-                            flatten(item, out, origin)?;
+                            flatten(item, out)?;
                         }
                         Ok(())
                     }
                     Some(Value::Null) | None => Ok(()),
-                    Some(_) => Err(format!("{origin}: a List whose `items` is not a list")),
+                    Some(_) => Err(Invalid::ListItems),
                 }
             } else {
                 out.push(Value::Object(o));
                 Ok(())
             }
         }
-        other => Err(format!(
-            "{origin}: a document is not an object but `{}`",
-            short(&other)
-        )),
+        other => Err(Invalid::NotAnObject(short(&other))),
     }
 }
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 60 {
-        format!("{}...", &s[..60])
-    } else {
-        s
+    match s.char_indices().nth(60) {
+        Some((end, _)) => format!("{}...", &s[..end]),
+        None => s,
     }
-}
-
-/// Collapses a multi-line message into one line.
-pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `Kind namespace/name` of a document, for error messages.
@@ -86,6 +84,7 @@ pub fn describe(doc: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::report;
 
     #[test]
     fn yaml_multi_doc_and_lists_flatten() {
@@ -103,20 +102,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_file() {
-        assert!(
-            parse("f.yaml", "a: [1,\n")
-                .unwrap_err()
-                .starts_with("f.yaml: not valid YAML")
-        );
-        assert!(
-            parse("f.json", "{")
-                .unwrap_err()
-                .starts_with("f.json: not valid JSON")
-        );
-        assert!(
-            parse("f.yaml", "- 1\n")
-                .unwrap_err()
-                .contains("not an object")
+        let err = |origin: &str, text: &str| report(&parse(origin, text).unwrap_err());
+        assert!(err("f.yaml", "a: [1,\n").starts_with("f.yaml: not valid YAML"));
+        assert!(err("f.json", "{").starts_with("f.json: not valid JSON"));
+        assert!(err("f.yaml", "- 1\n").contains("not an object"));
+        // Once: the origin is not repeated by the messages under it.
+        assert_eq!(err("f.yaml", "a: [1,\n").matches("f.yaml").count(), 1);
+        assert_eq!(
+            err("f.yaml", "- 1\n"),
+            "f.yaml: a document is not an object but `[1]`"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Structured logs on stderr (stdout carries only the plan or report).
 
-use crate::cli::LogFormat;
+use crate::config::LogFormat;
 
 /// Installs the global subscriber once; `RUST_LOG` overrides the default level.
 pub fn init(format: LogFormat, default_level: &str) {

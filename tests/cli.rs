@@ -491,3 +491,60 @@ fn crd_command_prints_the_generated_crd() {
     let a = bin().arg("crd").assert().code(0);
     assert!(stdout_of(&a).contains("name: istios.operator.kyma-project.io"));
 }
+
+/// `istio-rollout plan | head -1`: the reader has gone before the output is written. That is no
+/// failure of this tool: exit 0 and nothing on stderr, as ripgrep does. (Rust ignores SIGPIPE, so
+/// the write returns EPIPE; the reader is closed before the binary starts, so every write fails.)
+#[test]
+fn a_closed_stdout_exits_0_quietly() {
+    let r = example_repo(&[]);
+    let repo = r.path().to_str().unwrap();
+    let plan = [
+        "plan",
+        "--repo",
+        repo,
+        "--path",
+        "istio",
+        "--live-state",
+        EXAMPLE_LIVE,
+    ];
+    let json = [&plan[..], &["-o", "json"]].concat();
+    for args in [&plan[..], &json, &["crd"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_istio-rollout"))
+            .args(args)
+            .env_remove("ISTIO_ROLLOUT_REPO")
+            .env_remove("ISTIO_ROLLOUT_LIVE_STATE")
+            .env("NO_COLOR", "1")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(0), ""),
+            "{args:?}"
+        );
+    }
+    // The same plan with its reader still there is pending (exit 1): the exit 0 above is the pipe's.
+    bin().args(plan).assert().code(1);
+}
+
+/// An error with causes is one line: the message, then each cause once.
+#[test]
+fn an_error_prints_its_causes_on_one_line() {
+    let r = example_repo(&[]);
+    let a = plan(&r, "/nonexistent/live.yaml", &[]).code(2);
+    let err = stderr_of(&a);
+    assert!(
+        err.starts_with(
+            "istio-rollout: error: /nonexistent/live.yaml: cannot read the live state: "
+        ),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(err.matches("/nonexistent/live.yaml").count(), 1, "{err}");
+}

@@ -45,9 +45,9 @@ pub async fn apply_cr(client: &Client, istio: &Istio) -> Result<()> {
     let what = format!("apply istios.operator.kyma-project.io {ns}/{name}");
     let (pp, patch) = (PatchParams::apply(FIELD_MANAGER), Patch::Apply(&body));
     match retry(&mut stats(), &what, || api.patch(name, &pp, &patch)).await {
-        Err(Error::Failure(m)) if m.contains("(409)") => Err(Error::Failure(format!(
-            "{m}; another field manager owns these fields: let it apply the CR and run with --no-apply-cr"
-        ))),
+        Err(e) if e.status() == Some(409) => Err(e.with_hint(
+            "another field manager owns these fields: let it apply the CR and run with --no-apply-cr",
+        )),
         other => other.map(|_| ()),
     }
 }
@@ -190,22 +190,24 @@ pub async fn evict(
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
             Err(kube::Error::Api(s)) if s.code == 429 || s.code >= 500 => {
                 if Instant::now() + delay > deadline {
-                    return Err(Error::Failure(format!(
-                        "evict pod {namespace}/{pod}: still refused after {timeout:?}: {}",
-                        s.message
-                    )));
+                    return Err(Error::api(
+                        format!("evict pod {namespace}/{pod}"),
+                        kube::Error::Api(s),
+                    )
+                    .with_hint(format!("still refused after {timeout:?}")));
                 }
                 tracing::info!(pod = %pod, reason = %s.message, "eviction refused; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
-            Err(kube::Error::Api(s)) if s.code == 403 => {
-                return Err(Error::Failure(format!(
-                    "evict pod {namespace}/{pod}: forbidden (403): {}; grant `create` on `pods/eviction`",
-                    s.message
-                )));
+            Err(e) => {
+                let e = Error::api(format!("evict pod {namespace}/{pod}"), e);
+                return Err(if e.status() == Some(403) {
+                    e.with_hint("grant `create` on `pods/eviction`")
+                } else {
+                    e
+                });
             }
-            Err(e) => return Err(Error::Failure(format!("evict pod {namespace}/{pod}: {e}"))),
         }
     }
 }

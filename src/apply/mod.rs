@@ -352,7 +352,7 @@ async fn execute(
                     .await;
                     let (result, message) = match r {
                         Ok(Ok(x)) => x,
-                        Ok(Err(err)) => (EntryResult::Failed, err.to_string()),
+                        Ok(Err(err)) => (EntryResult::Failed, crate::error::report(&err)),
                         Err(_) => (
                             EntryResult::TimedOut,
                             format!("not done within {:?}", opts.workload_timeout),

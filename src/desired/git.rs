@@ -1,7 +1,7 @@
 //! Reads files of one directory from one commit of a git repository, local or remote, without a
 //! working tree. The only file that uses git2.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, GitError, GitProblem, Result};
 use git2::{
     Cred, CredentialType, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository, TreeWalkMode,
     TreeWalkResult,
@@ -34,19 +34,29 @@ pub const SSH_KEY_ENV: &str = "ISTIO_ROLLOUT_SSH_KEY";
 /// Reads every file under `dir` (recursively) at `reference` (default: HEAD).
 pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, Vec<File>)> {
     let shown = redact(repo);
+    let git = |place: &str, problem, source| {
+        Error::Git(GitError {
+            place: place.to_string(),
+            problem,
+            source,
+        })
+    };
     // A file:// URL names a repository on this machine: open it in place. libgit2's local
     // transport copies the whole history even when asked for depth 1 (see BENCHMARKS.md).
     let local_path = repo.strip_prefix("file://");
     let (repository, _tmp) = if is_remote(repo) && local_path.is_none() {
-        let tmp =
-            tempfile::tempdir().map_err(|e| Error::Failure(format!("temporary directory: {e}")))?;
+        let tmp = tempfile::tempdir().map_err(|source| Error::Io {
+            what: "creating a temporary directory",
+            source,
+        })?;
         let r = Repository::init_bare(tmp.path())
-            .map_err(|e| Error::Failure(e.message().to_string()))?;
-        let spec = fetch(&r, repo, reference).map_err(|e| classify(e, repo, &shown))?;
+            .map_err(|e| git(&shown, GitProblem::Init, Some(e)))?;
+        let spec = fetch(&r, repo, reference)
+            .map_err(|e| classify(e, repo, &shown, reference.unwrap_or("HEAD")))?;
         (r, Some((tmp, spec)))
     } else {
         let r = Repository::open(local_path.unwrap_or(repo))
-            .map_err(|e| Error::Git(format!("{shown}: not a git repository ({})", e.message())))?;
+            .map_err(|e| git(&shown, GitProblem::NotARepository, Some(e)))?;
         (r, None)
     };
     let rev = match &_tmp {
@@ -57,29 +67,35 @@ pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, V
     let commit = repository
         .revparse_single(&rev)
         .and_then(|o| o.peel_to_commit())
-        .map_err(|_| Error::Git(format!("{shown}: ref `{shown_ref}` not found")))?;
+        .map_err(|e| {
+            git(
+                &shown,
+                GitProblem::RefNotFound(shown_ref.to_string()),
+                Some(e),
+            )
+        })?;
+    let at = format!("{shown}@{shown_ref}");
     let dir = dir.trim_matches('/');
     let dir = if dir == "." { "" } else { dir };
     let root = commit
         .tree()
-        .map_err(|e| Error::Git(e.message().to_string()))?;
+        .map_err(|e| git(&at, GitProblem::Read("the commit's tree"), Some(e)))?;
     let tree = if dir.is_empty() {
         root
     } else {
-        let entry = root.get_path(Path::new(dir)).map_err(|_| {
-            Error::Git(format!(
-                "{shown}@{shown_ref}: path `{dir}` does not exist in commit {}",
-                commit.id()
-            ))
+        let entry = root.get_path(Path::new(dir)).map_err(|e| {
+            let problem = GitProblem::NoSuchPath {
+                path: dir.to_string(),
+                commit: commit.id().to_string(),
+            };
+            git(&at, problem, Some(e))
         })?;
         if entry.kind() != Some(ObjectType::Tree) {
-            return Err(Error::Git(format!(
-                "{shown}@{shown_ref}: path `{dir}` is not a directory"
-            )));
+            return Err(git(&at, GitProblem::NotADirectory(dir.to_string()), None));
         }
         repository
             .find_tree(entry.id())
-            .map_err(|e| Error::Git(e.message().to_string()))?
+            .map_err(|e| git(&at, GitProblem::Read("the directory"), Some(e)))?
     };
     let mut files = Vec::new();
     let mut failure = None;
@@ -100,15 +116,19 @@ pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, V
                 contents: blob.content().to_vec(),
             }),
             Err(e) => {
-                failure = Some(format!("{path}: {}", e.message()));
+                failure = Some(git(
+                    &format!("{at}:{path}"),
+                    GitProblem::Read("the file"),
+                    Some(e),
+                ));
                 return TreeWalkResult::Abort;
             }
         }
         TreeWalkResult::Ok
     })
-    .map_err(|e| Error::Git(e.message().to_string()))?;
+    .map_err(|e| git(&at, GitProblem::Read("the directory"), Some(e)))?;
     if let Some(f) = failure {
-        return Err(Error::Git(f));
+        return Err(f);
     }
     let source = Source {
         repo: shown,
@@ -140,15 +160,20 @@ pub fn redact(repo: &str) -> String {
 }
 
 /// Errors while talking to a remote are transport failures (exit 3), except a ref the remote
-/// does not have, which is the input's fault.
-fn classify(e: git2::Error, raw: &str, shown: &str) -> Error {
-    let msg = e.message().replace(raw, shown);
-    match e.code() {
+/// does not have, which is the input's fault. The message is kept without the credentials.
+fn classify(e: git2::Error, raw: &str, shown: &str, reference: &str) -> Error {
+    let redacted = git2::Error::new(e.code(), e.class(), e.message().replace(raw, shown));
+    let problem = match e.code() {
         git2::ErrorCode::NotFound | git2::ErrorCode::InvalidSpec => {
-            Error::Git(format!("{shown}: {msg}"))
+            GitProblem::Fetch(reference.to_string())
         }
-        _ => Error::GitTransport(format!("{shown}: {msg}")),
-    }
+        _ => GitProblem::Transport(reference.to_string()),
+    };
+    Error::Git(GitError {
+        place: shown.to_string(),
+        problem,
+        source: Some(redacted),
+    })
 }
 
 fn callbacks<'a>() -> RemoteCallbacks<'a> {

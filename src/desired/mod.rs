@@ -4,7 +4,7 @@
 pub mod git;
 
 use crate::documents;
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result, decode};
 use crate::istio::cr::{API_VERSION, KIND};
 use crate::istio::validate::parse_istio;
 use crate::istio::version::{TableEntry, istio_for_module};
@@ -70,14 +70,11 @@ pub fn parse(source: Source, files: &[File], opts: &Options) -> Result<Desired> 
             continue;
         }
         yaml_files.push(file.path.clone());
-        let text = std::str::from_utf8(&file.contents)
-            .map_err(|_| Error::input(&origin, "not UTF-8 text"))?;
-        let docs = documents::parse(&origin, text).map_err(|m| {
-            Error::input(
-                &origin,
-                m.trim_start_matches(&format!("{origin}: ")).to_string(),
-            )
+        let text = std::str::from_utf8(&file.contents).map_err(|e| Error::Input {
+            origin: origin.clone(),
+            source: Invalid::Utf8(e),
         })?;
+        let docs = documents::parse(&origin, text)?;
         for doc in docs {
             let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
             let api = doc
@@ -85,16 +82,18 @@ pub fn parse(source: Source, files: &[File], opts: &Options) -> Result<Desired> 
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             if kind == KIND && api.starts_with("operator.kyma-project.io/") {
-                let what = documents::describe(&doc);
-                let istio =
-                    parse_istio(&doc).map_err(|m| Error::input(&origin, format!("{what}: {m}")))?;
+                let istio = parse_istio(&doc).map_err(|e| Error::Input {
+                    origin: origin.clone(),
+                    source: Invalid::from(e).in_object(documents::describe(&doc)),
+                })?;
                 crs.push((origin.clone(), istio));
             } else if kind == "Deployment"
                 && doc.pointer("/metadata/name").and_then(Value::as_str) == Some(MANAGER_NAME)
             {
-                let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(doc)
-                    .map_err(|e| {
-                        Error::input(&origin, format!("Deployment {MANAGER_NAME}: {e}"))
+                let d: k8s_openapi::api::apps::v1::Deployment =
+                    decode(doc).map_err(|e| Error::Input {
+                        origin: origin.clone(),
+                        source: Invalid::from(e).in_object(format!("Deployment {MANAGER_NAME}")),
                     })?;
                 let release = module_release(&d);
                 if release.version.is_none() {
@@ -278,7 +277,7 @@ mod tests {
     fn the_version_file_must_hold_a_version() {
         let err = parse(source(), &files("one point thirty"), &Options::default()).unwrap_err();
         assert!(
-            err.to_string().starts_with("d/ISTIO_MODULE_VERSION: "),
+            crate::error::report(&err).starts_with("d/ISTIO_MODULE_VERSION: "),
             "{err}"
         );
     }

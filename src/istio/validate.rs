@@ -5,59 +5,79 @@ use super::cr::{
     API_VERSION, CPU_PATTERN, Istio, KIND, MAX_SURGE_PATTERN, MAX_UNAVAILABLE_PATTERN,
     MEMORY_PATTERN, NAMESPACE, Resources, RollingUpdate, TRUST_DOMAIN_PATTERN,
 };
+use crate::error::{DecodeError, decode};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use regex::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-/// Parses and validates one `Istio` document. Errors are `field: message`, one line.
-pub fn parse_istio(doc: &Value) -> Result<Istio, String> {
+/// Why an `Istio` document is not valid against the CRD. Each names the field, one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CrError {
+    #[error("apiVersion: `{0}` is not supported, expected `{API_VERSION}`")]
+    ApiVersion(String),
+    /// A value of the wrong type or a missing required field.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The typed CR could not be encoded again to look for unknown fields.
+    #[error("the CR cannot be encoded")]
+    Encode(#[source] serde_json::Error),
+    #[error("{0}: unknown field (not in the {KIND} CRD schema)")]
+    UnknownField(String),
+    #[error("metadata.name: required")]
+    MissingName,
+    #[error("metadata.namespace: `{0}` is not supported, the {KIND} CR must be in `{NAMESPACE}`")]
+    Namespace(String),
+    #[error("metadata.namespace: required, must be `{NAMESPACE}`")]
+    MissingNamespace,
+    #[error("{field}: `{value}` does not match the pattern `{pattern}`")]
+    Pattern {
+        field: String,
+        value: String,
+        pattern: String,
+    },
+    #[error("{field}: longer than {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    /// A number out of its range; `rule` says which (`must be 0 or more`).
+    #[error("{field}: {rule}")]
+    Range { field: String, rule: &'static str },
+    #[error("{field}: `{value}` is not a valid regular expression")]
+    Regex {
+        field: String,
+        value: String,
+        #[source]
+        source: regex::Error,
+    },
+}
+
+/// Parses and validates one `Istio` document.
+pub fn parse_istio(doc: &Value) -> Result<Istio, CrError> {
     let api = doc
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
     if api != API_VERSION {
-        return Err(format!(
-            "apiVersion: `{api}` is not supported, expected `{API_VERSION}`"
-        ));
+        return Err(CrError::ApiVersion(api.to_string()));
     }
     let mut input = doc.clone();
     // The API server ignores status on create/apply of the main resource.
     if let Some(o) = input.as_object_mut() {
         o.remove("status");
     }
-    let istio: Istio = serde_path_to_error::deserialize(&input).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." {
-            inner
-        } else {
-            format!("{path}: {inner}")
-        }
-    })?;
+    let istio: Istio = decode(&input)?;
     // Fields the types do not know disappear on a round trip: those are unknown fields.
-    let round_trip = serde_json::to_value(&istio).map_err(|e| e.to_string())?;
+    let round_trip = serde_json::to_value(&istio).map_err(CrError::Encode)?;
     if let Some(path) = first_unknown_field(&input, &round_trip, String::new()) {
-        return Err(format!(
-            "{path}: unknown field (not in the {KIND} CRD schema)"
-        ));
+        return Err(CrError::UnknownField(path));
     }
     let name = istio.metadata.name.as_deref().unwrap_or_default();
     if name.is_empty() {
-        return Err("metadata.name: required".into());
+        return Err(CrError::MissingName);
     }
     match istio.metadata.namespace.as_deref() {
         Some(NAMESPACE) => {}
-        Some(other) => {
-            return Err(format!(
-                "metadata.namespace: `{other}` is not supported, the {KIND} CR must be in `{NAMESPACE}`"
-            ));
-        }
-        None => {
-            return Err(format!(
-                "metadata.namespace: required, must be `{NAMESPACE}`"
-            ));
-        }
+        Some(other) => return Err(CrError::Namespace(other.to_string())),
+        None => return Err(CrError::MissingNamespace),
     }
     check_values(&istio)?;
     Ok(istio)
@@ -93,23 +113,27 @@ static MAX_SURGE: LazyLock<Regex> = LazyLock::new(|| Regex::new(MAX_SURGE_PATTER
 static MAX_UNAVAILABLE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(MAX_UNAVAILABLE_PATTERN).unwrap());
 
-fn pattern(re: &Regex, value: &str, field: &str) -> Result<(), String> {
+fn pattern(re: &Regex, value: &str, field: &str) -> Result<(), CrError> {
     if re.is_match(value) {
         Ok(())
     } else {
-        Err(format!(
-            "{field}: `{value}` does not match the pattern `{}`",
-            re.as_str()
-        ))
+        Err(CrError::Pattern {
+            field: field.to_string(),
+            value: value.to_string(),
+            pattern: re.as_str().to_string(),
+        })
     }
 }
 
-fn check_values(istio: &Istio) -> Result<(), String> {
+fn check_values(istio: &Istio) -> Result<(), CrError> {
     let spec = &istio.spec;
     if let Some(config) = &spec.config {
         if let Some(td) = &config.trust_domain {
             if td.len() > 255 {
-                return Err("spec.config.trustDomain: longer than 255 characters".into());
+                return Err(CrError::TooLong {
+                    field: "spec.config.trustDomain",
+                    max: 255,
+                });
             }
             pattern(&TRUST_DOMAIN, td, "spec.config.trustDomain")?;
         }
@@ -118,8 +142,10 @@ fn check_values(istio: &Istio) -> Result<(), String> {
             .as_ref()
             .and_then(|m| m.inclusion_regexps.as_ref());
         for (i, r) in regexps.into_iter().flatten().enumerate() {
-            Regex::new(r).map_err(|_| {
-                format!("spec.config.proxyStatsMatcher.inclusionRegexps[{i}]: `{r}` is not a valid regular expression")
+            Regex::new(r).map_err(|source| CrError::Regex {
+                field: format!("spec.config.proxyStatsMatcher.inclusionRegexps[{i}]"),
+                value: r.clone(),
+                source,
             })?;
         }
     }
@@ -142,7 +168,10 @@ fn check_values(istio: &Istio) -> Result<(), String> {
                     ("maxReplicas", h.max_replicas),
                 ] {
                     if v.is_some_and(|v| v < 0) {
-                        return Err(format!("{base}.hpaSpec.{f}: must be 0 or more"));
+                        return Err(CrError::Range {
+                            field: format!("{base}.hpaSpec.{f}"),
+                            rule: "must be 0 or more",
+                        });
                     }
                 }
             }
@@ -166,7 +195,7 @@ fn check_values(istio: &Istio) -> Result<(), String> {
     Ok(())
 }
 
-fn check_resources(r: Option<&Resources>, base: &str) -> Result<(), String> {
+fn check_resources(r: Option<&Resources>, base: &str) -> Result<(), CrError> {
     let Some(r) = r else { return Ok(()) };
     for (kind, q) in [("limits", &r.limits), ("requests", &r.requests)] {
         let Some(q) = q else { continue };
@@ -180,14 +209,17 @@ fn check_resources(r: Option<&Resources>, base: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_rolling_update(r: &RollingUpdate, base: &str) -> Result<(), String> {
+fn check_rolling_update(r: &RollingUpdate, base: &str) -> Result<(), CrError> {
     for (field, value, re) in [
         ("maxSurge", &r.max_surge, &*MAX_SURGE),
         ("maxUnavailable", &r.max_unavailable, &*MAX_UNAVAILABLE),
     ] {
         match value {
             Some(IntOrString::Int(i)) if *i < 0 => {
-                return Err(format!("{base}.{field}: must not be negative"));
+                return Err(CrError::Range {
+                    field: format!("{base}.{field}"),
+                    rule: "must not be negative",
+                });
             }
             Some(IntOrString::String(s)) => pattern(re, s, &format!("{base}.{field}"))?,
             _ => {}
@@ -199,6 +231,7 @@ fn check_rolling_update(r: &RollingUpdate, base: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::report;
     use serde_json::json;
 
     fn cr(spec: Value) -> Value {
@@ -295,7 +328,7 @@ mod tests {
             ),
         ];
         for (spec, expected) in cases {
-            let err = parse_istio(&cr(spec.clone())).expect_err(&spec.to_string());
+            let err = report(&parse_istio(&cr(spec.clone())).expect_err(&spec.to_string()));
             assert!(
                 err.contains(expected),
                 "{spec}: got `{err}`, expected `{expected}`"
@@ -310,16 +343,23 @@ mod tests {
         assert!(
             parse_istio(&doc)
                 .unwrap_err()
+                .to_string()
                 .starts_with("metadata.namespace: `default`")
         );
         doc["metadata"].as_object_mut().unwrap().remove("namespace");
         assert!(
             parse_istio(&doc)
                 .unwrap_err()
+                .to_string()
                 .starts_with("metadata.namespace: required")
         );
         let mut doc = cr(json!({}));
         doc["apiVersion"] = json!("operator.kyma-project.io/v1alpha1");
-        assert!(parse_istio(&doc).unwrap_err().starts_with("apiVersion"));
+        assert!(
+            parse_istio(&doc)
+                .unwrap_err()
+                .to_string()
+                .starts_with("apiVersion")
+        );
     }
 }

@@ -65,21 +65,28 @@ impl FromStr for Version {
 }
 
 /// Why a version step is not allowed (the module's upgrade rule).
-pub fn check_step(live: Version, target: Version) -> Result<(), String> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("downgrade from {live} to {target} is not supported")]
+    Downgrade { live: Version, target: Version },
+    #[error("major version change from {live} to {target} is not supported")]
+    MajorChange { live: Version, target: Version },
+    #[error(
+        "upgrade from {live} to {target} skips a minor version; upgrade one minor version at a time"
+    )]
+    SkipsMinor { live: Version, target: Version },
+}
+
+/// Whether the step from `live` to `target` is allowed (the module's upgrade rule).
+pub fn check_step(live: Version, target: Version) -> Result<(), StepError> {
     if target < live {
-        return Err(format!(
-            "downgrade from {live} to {target} is not supported"
-        ));
+        return Err(StepError::Downgrade { live, target });
     }
     if target.major != live.major {
-        return Err(format!(
-            "major version change from {live} to {target} is not supported"
-        ));
+        return Err(StepError::MajorChange { live, target });
     }
     if target.minor > live.minor + 1 {
-        return Err(format!(
-            "upgrade from {live} to {target} skips a minor version; upgrade one minor version at a time"
-        ));
+        return Err(StepError::SkipsMinor { live, target });
     }
     Ok(())
 }
@@ -249,16 +256,19 @@ mod tests {
         assert!(
             check_step(v("1.30.2"), v("1.29.3"))
                 .unwrap_err()
+                .to_string()
                 .contains("downgrade")
         );
         assert!(
             check_step(v("1.28.3"), v("1.30.2"))
                 .unwrap_err()
+                .to_string()
                 .contains("skips")
         );
         assert!(
             check_step(v("1.30.2"), v("2.0.0"))
                 .unwrap_err()
+                .to_string()
                 .contains("major")
         );
     }

@@ -5,7 +5,8 @@ use super::LiveState;
 use super::convert::Builder;
 use super::kinds::{self, AnyOwner, OwnerKind};
 use super::wire::PodObject;
-use crate::error::{Error, Result};
+use crate::config::ClusterConfig;
+use crate::error::{Error, Invalid, Result};
 use crate::istio::Istio;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -28,34 +29,44 @@ const RETRIES: u32 = 5;
 
 /// Connects like kubectl: `--kubeconfig`/`--context`, else `KUBECONFIG` or `~/.kube/config`,
 /// else the in-cluster ServiceAccount.
-pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client> {
+pub async fn connect(cluster: &ClusterConfig) -> Result<Client> {
+    let (kubeconfig, context) = (cluster.kubeconfig.as_deref(), cluster.context.as_deref());
     let options = KubeConfigOptions {
         context: context.map(String::from),
         ..Default::default()
     };
+    let kubeconfig_error = |path: &Path, what, source| Error::Input {
+        origin: path.display().to_string(),
+        source: Invalid::Kubeconfig { what, source },
+    };
     let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| {
-                Error::input(path.display(), format!("cannot read the kubeconfig: {e}"))
-            })?;
+            let kc = Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(path, "read", e))?;
             Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .map_err(|e| Error::input(path.display(), e))?
+                .map_err(|e| kubeconfig_error(path, "use", e))?
         }
-        None if context.is_some() => Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| Error::Usage(format!("--context: {e}")))?,
-        None => Config::infer().await.map_err(|e| {
-            Error::Failure(format!(
-                "no cluster configuration found (kubeconfig or in-cluster): {e}"
-            ))
+        None if context.is_some() => {
+            Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| Error::Flag {
+                    flag: "--context",
+                    source: e.into(),
+                })?
+        }
+        None => Config::infer().await.map_err(|e| Error::Cluster {
+            what: "no cluster configuration found (kubeconfig or in-cluster)",
+            source: kube::Error::InferConfig(e),
         })?,
     };
     let mut config = config;
     // This tool retries 429 and 5xx itself, bounded by its own deadlines (a PodDisruptionBudget
     // answers evictions with 429 for as long as it holds); kube's built-in retry would hide them.
     config.default_retry = false;
-    Client::try_from(config).map_err(|e| Error::Failure(format!("cluster client: {e}")))
+    Client::try_from(config).map_err(|source| Error::Cluster {
+        what: "cluster client",
+        source,
+    })
 }
 
 /// One object read from the cluster, as the snapshot writer and the live-state builder take it.
@@ -189,7 +200,7 @@ async fn list_istios(
 ) -> Result<()> {
     let istios = "istios.operator.kyma-project.io";
     match list_all(client, &path::<Istio>(), istios, stats, each).await {
-        Err(Error::Failure(m)) if m.contains("(404)") => Ok(()),
+        Err(e) if e.status() == Some(404) => Ok(()),
         other => other,
     }
 }
@@ -203,9 +214,7 @@ pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
             Object::Pod(p) => b.pod(*p),
             Object::Owner(o) => o.add_to(&mut b),
             Object::PodDisruptionBudget(p) => b.pdb(&p),
-            Object::ConfigMap(c) => b
-                .mesh_config(&c)
-                .map_err(|m| Error::Failure(format!("ConfigMap istio-system/istio: {m}")))?,
+            Object::ConfigMap(c) => b.mesh_config(&c).map_err(mesh_config_error)?,
         }
         Ok(())
     };
@@ -246,13 +255,13 @@ async fn list_all<K: ListItem>(
         }
         let request = Request::new(path)
             .list(&lp)
-            .map_err(|e| Error::Failure(format!("{what}: {e}")))?;
+            .map_err(|e| Error::api(&what, kube::Error::BuildRequest(e)))?;
         let page = match retry(stats, &what, || {
             client.request::<ObjectList<K>>(request.clone())
         })
         .await
         {
-            Err(Error::Failure(m)) if m.contains("(410)") && token.is_some() => {
+            Err(e) if e.status() == Some(410) && token.is_some() => {
                 stats.restarted_lists += 1;
                 token = None;
                 continue;
@@ -276,7 +285,7 @@ async fn list_all<K: ListItem>(
 }
 
 /// Retries 429, 5xx and transport errors with exponential backoff; names the request in errors and
-/// the missing permission on a 403.
+/// the missing permission on a 403 ([`Error::Api`]).
 pub async fn retry<T, F, Fut>(stats: &mut Stats, what: &str, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -287,30 +296,31 @@ where
         stats.requests += 1;
         match tokio::time::timeout(Duration::from_secs(60), call()).await {
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(kube::Error::Api(s))) if s.code == 429 || s.code >= 500 => {
+            Ok(Err(e @ kube::Error::Api(_))) if is_retried(&e) => {
                 if attempt == RETRIES {
-                    return Err(Error::Failure(format!(
-                        "{what}: {} ({}) after {RETRIES} retries",
-                        s.message, s.code
-                    )));
+                    return Err(Error::Api {
+                        request: what.to_string(),
+                        retries: RETRIES,
+                        hint: None,
+                        source: e,
+                    });
                 }
             }
-            Ok(Err(kube::Error::Api(s))) if s.code == 403 => {
-                return Err(Error::Failure(format!(
-                    "{what}: forbidden (403): {}; grant this permission to the tool's ServiceAccount (see manifests/)",
-                    s.message
-                )));
+            Ok(Err(e @ kube::Error::Api(_))) => return Err(Error::api(what, e)),
+            Ok(Err(e)) if attempt == RETRIES => {
+                return Err(Error::Api {
+                    request: what.to_string(),
+                    retries: RETRIES,
+                    hint: None,
+                    source: e,
+                });
             }
-            Ok(Err(kube::Error::Api(s))) => {
-                return Err(Error::Failure(format!(
-                    "{what}: {} ({})",
-                    s.message, s.code
-                )));
-            }
-            Ok(Err(e)) if attempt == RETRIES => return Err(Error::Failure(format!("{what}: {e}"))),
             Ok(Err(_)) => {}
             Err(_) if attempt == RETRIES => {
-                return Err(Error::Failure(format!("{what}: timed out")));
+                return Err(Error::Timeout {
+                    request: what.to_string(),
+                    retries: RETRIES,
+                });
             }
             Err(_) => {}
         }
@@ -319,6 +329,19 @@ where
         delay = (delay * 2).min(Duration::from_secs(10));
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// The status answers worth another attempt: too many requests and server errors.
+fn is_retried(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 429 || s.code >= 500)
+}
+
+/// The mesh ConfigMap is read from the cluster: not the input's fault, though named like it.
+fn mesh_config_error(source: Invalid) -> Error {
+    Error::Live {
+        object: format!("ConfigMap {}/istio", super::convert::ISTIO_NAMESPACE),
+        source,
+    }
 }
 
 /// Reads only what the operator wait (`apply::operator_caught_up`) judges: the Istio CRs, the
@@ -346,7 +369,7 @@ pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<Li
     let what = |resource: &str| format!("list {resource} in {ISTIO_NAMESPACE} ({selector})");
     let pods = Request::new(format!("/api/v1/namespaces/{ISTIO_NAMESPACE}/pods"))
         .list(&module)
-        .map_err(|e| Error::Failure(format!("{}: {e}", what("pods"))))?;
+        .map_err(|e| Error::api(what("pods"), kube::Error::BuildRequest(e)))?;
     let list = retry(stats, &what("pods"), || {
         client.request::<ObjectList<PodObject>>(pods.clone())
     })
@@ -367,8 +390,7 @@ pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<Li
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
     let what = format!("get configmaps {ISTIO_NAMESPACE}/istio");
     if let Some(cm) = retry(stats, &what, || cms.get_opt("istio")).await? {
-        b.mesh_config(&cm)
-            .map_err(|m| Error::Failure(format!("ConfigMap istio-system/istio: {m}")))?;
+        b.mesh_config(&cm).map_err(mesh_config_error)?;
     }
     Ok(b.finish())
 }

@@ -195,19 +195,28 @@ fn control_plane_images<'a>(
 }
 
 /// `defaultConfig.statusPort` from the mesh ConfigMap.
-pub fn status_port(cm: &ConfigMap) -> Result<Option<u16>, String> {
+pub fn status_port(cm: &ConfigMap) -> Result<Option<u16>, crate::error::Invalid> {
+    use crate::error::Invalid;
     let Some(mesh) = cm.data.as_ref().and_then(|d| d.get("mesh")) else {
         return Ok(None);
     };
+    let in_mesh = |e: Invalid| Invalid::Field {
+        field: "data.mesh",
+        source: Box::new(e),
+    };
     let value: serde_json::Value =
-        serde_saphyr::from_str(mesh).map_err(|e| format!("data.mesh: not YAML: {e}"))?;
+        serde_saphyr::from_str(mesh).map_err(|e| in_mesh(Invalid::Yaml(Box::new(e))))?;
     match value.pointer("/defaultConfig/statusPort") {
         None => Ok(None),
         Some(v) => v
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
             .map(Some)
-            .ok_or_else(|| format!("data.mesh: defaultConfig.statusPort `{v}` is not a port")),
+            .ok_or_else(|| {
+                in_mesh(Invalid::Message(format!(
+                    "defaultConfig.statusPort `{v}` is not a port"
+                )))
+            }),
     }
 }
 
@@ -335,7 +344,7 @@ impl Builder {
         self.state.pdbs.push(pdb);
     }
 
-    pub fn mesh_config(&mut self, cm: &ConfigMap) -> Result<(), String> {
+    pub fn mesh_config(&mut self, cm: &ConfigMap) -> Result<(), crate::error::Invalid> {
         if ns(&cm.metadata) == ISTIO_NAMESPACE && name(&cm.metadata) == "istio" {
             self.state.status_port = status_port(cm)?;
         }

@@ -3,46 +3,46 @@
 use super::LiveState;
 use super::convert::Builder;
 use crate::documents;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Invalid, Result, decode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 
 pub fn read(path: &Path) -> Result<LiveState> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(&origin, format!("cannot read the live state: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Input {
+        origin: origin.clone(),
+        source: Invalid::Read {
+            what: "the live state",
+            source,
+        },
+    })?;
     parse(&origin, &text)
 }
 
 pub fn parse(origin: &str, text: &str) -> Result<LiveState> {
-    let docs = documents::parse(origin, text).map_err(|m| Error::Input {
-        origin: origin.to_string(),
-        message: m.trim_start_matches(&format!("{origin}: ")).to_string(),
-    })?;
+    let docs = documents::parse(origin, text)?;
     let mut b = Builder::default();
     // The builder takes PodDisruptionBudgets before pods (it keeps the labels they select on).
     let (pdbs, rest): (Vec<Value>, Vec<Value>) = docs
         .into_iter()
         .partition(|d| d.get("kind").and_then(Value::as_str) == Some("PodDisruptionBudget"));
     for doc in pdbs.into_iter().chain(rest) {
-        add(&mut b, doc).map_err(|m| Error::input(origin, m))?;
+        add(&mut b, doc).map_err(|source| Error::Input {
+            origin: origin.to_string(),
+            source,
+        })?;
     }
     Ok(b.finish())
 }
 
-fn typed<T: DeserializeOwned>(doc: Value) -> Result<T, String> {
+/// Decodes one document; a failure names the object and the field.
+fn typed<T: DeserializeOwned>(doc: Value) -> Result<T, Invalid> {
     let what = documents::describe(&doc);
-    serde_path_to_error::deserialize(doc).map_err(|e| {
-        let path = e.path().to_string();
-        format!(
-            "{what}: {path}: {}",
-            documents::one_line(&e.into_inner().to_string())
-        )
-    })
+    decode(doc).map_err(|e| Invalid::from(e).in_object(what))
 }
 
-fn add(b: &mut Builder, doc: Value) -> Result<(), String> {
+fn add(b: &mut Builder, doc: Value) -> Result<(), Invalid> {
     let kind = doc
         .get("kind")
         .and_then(Value::as_str)
@@ -60,8 +60,7 @@ fn add(b: &mut Builder, doc: Value) -> Result<(), String> {
         ("policy", "PodDisruptionBudget") => b.pdb(&typed(doc)?),
         ("", "ConfigMap") => {
             let what = documents::describe(&doc);
-            b.mesh_config(&typed(doc)?)
-                .map_err(|e| format!("{what}: {e}"))?
+            b.mesh_config(&typed(doc)?).map_err(|e| e.in_object(what))?
         }
         (group, kind) => {
             // An owner kind; anything else a broad `kubectl get` captured is not needed.
@@ -101,18 +100,13 @@ impl super::kinds::Visit for AddOwner<'_> {
 
 /// `istio-rollout snapshot`: every object the planner reads, as multi-document YAML, written as
 /// it is listed (`managedFields` dropped). `plan --live-state` reads it back.
-pub async fn write_from_cluster(
-    args: &crate::cli::ClusterArgs,
-    out: &mut dyn std::io::Write,
-) -> Result<()> {
+pub async fn write_from_cluster(client: &kube::Client, out: &mut dyn std::io::Write) -> Result<()> {
     use super::cluster::{self, Object};
-    let client = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-    let io = |e: std::io::Error| Error::Failure(format!("writing the snapshot: {e}"));
     writeln!(
         out,
         "# istio-rollout snapshot: the live state as `plan --live-state` reads it"
     )
-    .map_err(io)?;
+    .map_err(Error::Output)?;
     let mut write = |o: Object<k8s_openapi::api::core::v1::Pod>| -> Result<()> {
         let v = match o {
             Object::Istio(x) => serde_json::to_value(x),
@@ -121,13 +115,19 @@ pub async fn write_from_cluster(
             Object::PodDisruptionBudget(x) => serde_json::to_value(x),
             Object::ConfigMap(x) => serde_json::to_value(x),
         };
-        let mut v = v.map_err(|e| Error::Failure(format!("snapshot: {e}")))?;
+        let encode = |what: &Value, source: BoxError| Error::Encode {
+            what: documents::describe(what),
+            source,
+        };
+        let mut v = v.map_err(|e| Error::Encode {
+            what: "an object of the snapshot".into(),
+            source: e.into(),
+        })?;
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("managedFields");
         }
-        let doc =
-            serde_saphyr::to_string(&v).map_err(|e| Error::Failure(format!("snapshot: {e}")))?;
-        write!(out, "---\n{doc}").map_err(io)
+        let doc = serde_saphyr::to_string(&v).map_err(|e| encode(&v, e.into()))?;
+        write!(out, "---\n{doc}").map_err(Error::Output)
     };
-    cluster::visit(&client, &mut write, &mut cluster::Stats::default()).await
+    cluster::visit(client, &mut write, &mut cluster::Stats::default()).await
 }

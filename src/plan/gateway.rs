@@ -37,18 +37,21 @@ fn settings(spec: &IstioSpec) -> GatewaySettings {
 }
 
 /// The spec the operator last applied, from its annotation on the live CR.
-pub fn last_applied(istio: &crate::istio::Istio) -> Option<Result<IstioSpec, String>> {
+pub fn last_applied(
+    istio: &crate::istio::Istio,
+) -> Option<Result<IstioSpec, crate::error::Invalid>> {
+    use crate::error::Invalid;
     let raw = istio
         .metadata
         .annotations
         .as_ref()?
         .get(LAST_APPLIED_ANNOTATION)?;
     Some((|| {
-        let mut v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        let mut v: serde_json::Value = serde_json::from_str(raw).map_err(Invalid::Json)?;
         if let Some(o) = v.as_object_mut() {
             o.remove("IstioTag");
         }
-        serde_json::from_value(v).map_err(|e| e.to_string())
+        Ok(crate::error::decode(v)?)
     })())
 }
 

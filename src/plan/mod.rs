@@ -6,6 +6,7 @@ pub mod cr;
 pub mod gateway;
 pub mod quantity;
 pub mod rules;
+pub mod versions;
 mod workloads;
 
 use crate::desired::{Desired, Source};

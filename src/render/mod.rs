@@ -7,7 +7,7 @@ pub mod text;
 use crate::plan::{Action, Plan};
 
 /// Output formats of `--output`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
     Markdown,
