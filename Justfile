@@ -12,28 +12,19 @@ demo:
     echo "exit code $code (0: nothing to do, 1: restarts pending, as expected for this example)"
     [ "$code" -le 1 ]
 
-# Run every test: unit, CLI, git, snapshots, and the cluster tests on a throwaway real control plane (built once, ~8 min cold; started and stopped here).
+# Run every test: those of `test-offline` and the cluster tests (tests/cluster, testenv's) on a throwaway real control plane, started and stopped here by hack/cluster/with-cluster.sh (control plane built once, ~8 min cold). ARGS go to cargo test, e.g. `just test --test cluster apply::`.
 test *ARGS:
+    cargo test --workspace --locked --no-run
+    bash hack/cluster/with-cluster.sh cargo test --workspace --locked {{ARGS}}
+
+# Run every test that needs no cluster, in seconds after a build: unit tests (both crates, testenv's injector and waits included) and tests/offline (planner, renderings, CLI, git, manifests' structure via the pinned `kubectl kustomize`). ARGS go to cargo test.
+test-offline *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
-    bash hack/cluster/build.sh
-    cargo build --locked -q -p istio-rollout-testenv --bin sim-istio
-    export ISTIO_ROLLOUT_CLUSTER_DIR="${TMPDIR:-/tmp}/istio-rollout-test-$$"
-    export ISTIO_ROLLOUT_SIM_ISTIO="$PWD/target/debug/sim-istio"
-    stop() {
-      rc=$?
-      if [ "$rc" -ne 0 ] && [ -d "$ISTIO_ROLLOUT_CLUSTER_DIR/logs" ]; then
-        tail -n 30 "$ISTIO_ROLLOUT_CLUSTER_DIR"/logs/*.log >&2 || true
-      fi
-      bash hack/cluster/down.sh || true
-      rm -f "$ISTIO_ROLLOUT_CLUSTER_DIR.lock"
-      exit "$rc"
-    }
-    trap stop EXIT
-    line=$(bash hack/cluster/up.sh | tail -n 1)
-    export ISTIO_ROLLOUT_TEST_KUBECONFIG="${line#KUBECONFIG=}"
-    [ -f "$ISTIO_ROLLOUT_TEST_KUBECONFIG" ] || { echo "the test cluster did not start (up.sh printed: $line)" >&2; exit 1; }
-    cargo test --workspace --locked {{ARGS}}
+    source hack/cluster/lib.sh
+    # tests/offline/manifests renders the kustomizations with the test cluster's pinned kubectl.
+    [[ -x $K8S_BIN_DIR/kubectl ]] || bash hack/cluster/build.sh
+    cargo test --workspace --locked --lib --bins --test offline {{ARGS}}
 
 # Format and lint exactly as CI does.
 lint:
@@ -68,18 +59,9 @@ cluster-up *ARGS:
 cluster-down:
     bash hack/cluster/down.sh
 
-# Run the testenv smoke tests on a fresh cluster, then stop it (also when the tests fail).
-cluster-test:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    # A state dir of its own: never touches a cluster started with `just cluster-up`.
-    export ISTIO_ROLLOUT_CLUSTER_DIR=/tmp/istio-rollout-cluster-test-$$
-    bash hack/cluster/build.sh
-    cargo build --locked -q -p istio-rollout-testenv --bin sim-istio
-    export ISTIO_ROLLOUT_SIM_ISTIO=target/debug/sim-istio
-    trap 'bash hack/cluster/down.sh; rm -f "$ISTIO_ROLLOUT_CLUSTER_DIR.lock"' EXIT
-    kubeconfig=$(bash hack/cluster/up.sh | tail -n 1)
-    ISTIO_ROLLOUT_TEST_KUBECONFIG=${kubeconfig#KUBECONFIG=} cargo test --locked -p istio-rollout-testenv
+# Run the testenv smoke tests on a fresh cluster of their own, then stop it (also when the tests fail).
+cluster-test *ARGS:
+    bash hack/cluster/with-cluster.sh cargo test --locked -p istio-rollout-testenv {{ARGS}}
 
 # Run the pinned kubectl against the running test cluster, e.g. `just cluster-kubectl get pods -A`.
 cluster-kubectl *ARGS:

@@ -12,32 +12,38 @@
 #   BENCH_CLIENT_QPS   client rate limit of the controller manager and scheduler of the cluster
 #                      started here (default 200 requests/s; theirs is 20 and 50): pods are
 #                      created faster; the cluster is idle again when anything is measured
-#   ISTIO_ROLLOUT_CLUSTER_DIR  state dir of the cluster started here (default /tmp/istio-rollout-bench)
+# The cluster started here (for plan and apply, without BENCH_KUBECONFIG) lives in a fresh state dir
+# ${TMPDIR:-/tmp}/istio-rollout-bench.XXXXXX (hack/cluster/with-cluster.sh), stopped at the end.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 (($#)) || set -- planner apply plan git startup
 cd "$repo_dir"
-blog "building the release binary and sim-istio"
-cargo build --release --locked --bin istio-rollout
-cargo build --locked -p istio-rollout-testenv --bin sim-istio
 report=$BENCH_OUT/report.md
-{
-	echo "# benchmark run $(date -u +%FT%TZ)"
-	echo
-	machine_info | sed 's/^/- /'
-	echo
-} >"$report"
+# BENCH_STARTED: this run was started again by hack/cluster/with-cluster.sh, below; built already.
+if [[ -z ${BENCH_STARTED:-} ]]; then
+	blog "building the release binary and sim-istio"
+	cargo build --release --locked --bin istio-rollout
+	cargo build --locked -p istio-rollout-testenv --bin sim-istio
+	{
+		echo "# benchmark run $(date -u +%FT%TZ)"
+		echo
+		machine_info | sed 's/^/- /'
+		echo
+	} >"$report"
+fi
 
 needs_cluster=false
 for s in "$@"; do [[ $s == plan || $s == apply ]] && needs_cluster=true; done
 if $needs_cluster && [[ -z ${BENCH_KUBECONFIG:-} ]]; then
-	bash hack/cluster/build.sh
+	# Run the scenarios again inside with-cluster.sh, which starts the cluster, and stops it when
+	# they end, however they end; its kubeconfig becomes BENCH_KUBECONFIG.
+	export BENCH_STARTED=1
 	export ISTIO_ROLLOUT_SIM_ISTIO=$SIM
 	export ISTIO_ROLLOUT_CLUSTER_CLIENT_QPS=${BENCH_CLIENT_QPS:-200}
-	trap 'bash hack/cluster/down.sh || true; rm -f "$ISTIO_ROLLOUT_CLUSTER_DIR.lock"' EXIT
-	line=$(bash hack/cluster/up.sh | tail -n 1)
-	[[ $line == KUBECONFIG=* ]] || bdie "the benchmark cluster did not start: $line"
+	# shellcheck disable=SC2016 # expanded by the inner shell, once the cluster runs
+	exec bash hack/cluster/with-cluster.sh --name istio-rollout-bench \
+		bash -c 'BENCH_KUBECONFIG=$ISTIO_ROLLOUT_TEST_KUBECONFIG exec bash "$0" "$@"' "$bench_dir/run.sh" "$@"
 fi
 
 for s in "$@"; do

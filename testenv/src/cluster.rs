@@ -277,8 +277,9 @@ fn start_cluster() -> Result<PathBuf> {
             command.env("ISTIO_ROLLOUT_SIM_ISTIO", sim);
         }
         None => bail!(
-            "no cluster: set {KUBECONFIG_ENV} to a running cluster's kubeconfig, or start one first with \
-             `just cluster-up` (hack/cluster/up.sh) and set {KUBECONFIG_ENV} to the KUBECONFIG it prints"
+            "{KUBECONFIG_ENV} is not set: run the tests on a cluster of their own with `just test` \
+             (hack/cluster/with-cluster.sh cargo test ...), or start one with `just cluster-up` \
+             (hack/cluster/up.sh) and set {KUBECONFIG_ENV} to the KUBECONFIG it prints"
         ),
     }
     let output = command

@@ -1,5 +1,5 @@
 //! Real git repositories made in a test (git2), with fixed signatures so commit ids are stable.
-#![allow(dead_code)]
+//! Branches, tags and URLs are added in `tests/offline/git.rs`, the one binary that needs them.
 
 use git2::{Oid, Repository, Signature, Time};
 use std::path::Path;
@@ -22,10 +22,6 @@ impl TestRepo {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
-    }
-
-    pub fn url(&self) -> String {
-        format!("file://{}", self.dir.path().display())
     }
 
     /// Writes `files` (path, contents) into the work tree, removes `remove`, and commits all.
@@ -55,35 +51,4 @@ impl TestRepo {
             .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
             .unwrap()
     }
-
-    pub fn branch(&self, name: &str, at: Oid) {
-        self.repo
-            .branch(name, &self.repo.find_commit(at).unwrap(), true)
-            .unwrap();
-    }
-
-    pub fn tag(&self, name: &str, at: Oid, annotated: bool) {
-        let obj = self.repo.find_object(at, None).unwrap();
-        if annotated {
-            let sig =
-                Signature::new("Test", "test@example.com", &Time::new(1_760_000_000, 0)).unwrap();
-            self.repo.tag(name, &obj, &sig, "release", false).unwrap();
-        } else {
-            self.repo.tag_lightweight(name, &obj, false).unwrap();
-        }
-    }
-}
-
-/// The bundled example's desired files, as (path, contents), placed under `dir`.
-pub fn example_files(dir: &str) -> Vec<(String, String)> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gitops/istio");
-    ["istio-manager.yaml", "istio-default-cr.yaml"]
-        .iter()
-        .map(|f| {
-            (
-                format!("{dir}/{f}"),
-                std::fs::read_to_string(format!("{root}/{f}")).unwrap(),
-            )
-        })
-        .collect()
 }

@@ -1,7 +1,7 @@
 //! Snapshots (insta) of the three renderings of the bundled example, and the size bound of the
 //! markdown rendering on a large cluster.
 
-mod common;
+use crate::fixtures;
 use istio_rollout::desired::{self, File};
 use istio_rollout::live::snapshot;
 use istio_rollout::plan::{Options, Plan, plan};
@@ -19,7 +19,7 @@ fn example_plan() -> Plan {
             })
         })
         .collect();
-    let mut source = common::source();
+    let mut source = fixtures::source();
     source.path = "examples/gitops/istio".into();
     let d = desired::parse(source, &files, &Default::default()).unwrap();
     let live = snapshot::read(std::path::Path::new(&format!("{root}/live-state.yaml"))).unwrap();
@@ -60,7 +60,7 @@ fn colour_only_when_asked() {
 
 #[test]
 fn markdown_stays_under_60_kib_on_a_large_cluster() {
-    use common::*;
+    use fixtures::*;
     let mut objects = Vec::new();
     for i in 0..3000 {
         let ns = format!("team-{}", i % 50);

@@ -2,8 +2,9 @@
 //! only the ingress gateway restarts), and crash safety (kill `apply`, run it again: it completes
 //! and restarts nothing twice).
 
-mod common;
-use common::repo::TestRepo;
+use crate::common::cli::istio_rollout;
+use crate::common::repo::TestRepo;
+use crate::support;
 use istio_rollout_testenv::sim::last_applied;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -16,7 +17,7 @@ fn command(
     repo: &TestRepo,
     args: &[&str],
 ) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("istio-rollout"));
+    let mut c = tokio::process::Command::from(istio_rollout());
     c.args(args)
         .args([
             "--repo",
@@ -50,7 +51,7 @@ async fn cr_change_is_applied_and_only_the_gateway_restarts_after_the_operator()
     let sim = cluster.sim().await.unwrap();
     let client = cluster.client().await.unwrap();
     let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec:\n  config:\n    numTrustedProxies: 2\n";
-    let repo = common::cluster::desired_repo(cr, "1.27.4");
+    let repo = support::desired_repo(cr, "1.27.4");
     let kc = cluster.kubeconfig_path();
 
     let plan = command(kc, &repo, &["plan", "--namespace", "istio-system"])
@@ -59,7 +60,7 @@ async fn cr_change_is_applied_and_only_the_gateway_restarts_after_the_operator()
         .unwrap();
     let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
     assert_eq!(plan["cr"]["action"], "update", "{plan:#}");
-    let entries: Vec<(&str, &str)> = common::cluster::own(&plan)
+    let entries: Vec<(&str, &str)> = support::own(&plan)
         .into_iter()
         .map(|w| (w["name"].as_str().unwrap(), w["action"].as_str().unwrap()))
         .collect();
@@ -127,8 +128,8 @@ async fn cr_change_is_applied_and_only_the_gateway_restarts_after_the_operator()
     .await
     .unwrap();
 
-    let report = common::cluster::succeeded(child).await;
-    let results: Vec<(&str, &str)> = common::cluster::own(&report)
+    let report = support::succeeded(child).await;
+    let results: Vec<(&str, &str)> = support::own(&report)
         .into_iter()
         .map(|w| (w["name"].as_str().unwrap(), w["result"].as_str().unwrap()))
         .collect();
@@ -165,15 +166,15 @@ async fn a_killed_apply_continues_and_restarts_nothing_twice() {
     let api = Api::<Deployment>::namespaced(client.clone(), &n);
     let names: Vec<String> = (0..4).map(|i| format!("svc-{i}")).collect();
     for name in &names {
-        common::cluster::create_deployment(&client, &n, name, 2).await;
+        support::create_deployment(&client, &n, name, 2).await;
     }
     for name in &names {
         wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))
             .await
             .unwrap();
     }
-    common::cluster::upgrade(&sim).await;
-    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
+    support::upgrade(&sim).await;
+    let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
     let kc = cluster.kubeconfig_path();
 
     // Kill the first run as soon as it has restarted one workload.

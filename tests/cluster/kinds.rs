@@ -2,9 +2,10 @@
 //! each, what `apply` does, and that the restarted and evicted pods really carry the new sidecar,
 //! native or regular as before.
 
-mod common;
-use common::cluster::own;
-use common::repo::TestRepo;
+use crate::common::cli::istio_rollout;
+use crate::common::repo::TestRepo;
+use crate::support;
+use crate::support::own;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
@@ -39,8 +40,7 @@ async fn create(client: &kube::Client, ns: &str, obj: Value) {
 }
 
 fn run(kc: &std::path::Path, repo: &TestRepo, args: &[&str]) -> (i32, Value) {
-    let out = assert_cmd::Command::cargo_bin("istio-rollout")
-        .unwrap()
+    let out = istio_rollout()
         .args(args)
         .args([
             "--repo",
@@ -147,8 +147,8 @@ async fn every_owner_kind() {
         .patch("paused", &kube::api::PatchParams::default(), &pause)
         .await
         .unwrap();
-    common::cluster::upgrade(&sim).await;
-    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
+    support::upgrade(&sim).await;
+    let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
     let kc = cluster.kubeconfig_path();
     let ns_flag = ["--namespace", n.as_str()];
 

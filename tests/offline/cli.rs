@@ -1,21 +1,13 @@
 //! The binary: exit codes, the stdout/stderr split, and one test per kind of bad input.
 //! Every repository is a real one made in the test.
 
-mod common;
-use assert_cmd::Command;
-use common::repo::{TestRepo, example_files};
-use common::*;
+use crate::common::cli::istio_rollout;
+use crate::common::repo::TestRepo;
+use crate::fixtures::*;
+use assert_cmd::prelude::*;
 use serde_json::{Value, json};
 
 const EXAMPLE_LIVE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/live-state.yaml");
-
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("istio-rollout").unwrap();
-    c.env_remove("ISTIO_ROLLOUT_REPO")
-        .env_remove("ISTIO_ROLLOUT_LIVE_STATE")
-        .env("NO_COLOR", "1");
-    c
-}
 
 /// A repository holding the bundled example under `istio/`, plus `extra` files.
 fn example_repo(extra: &[(&str, &str)]) -> TestRepo {
@@ -31,7 +23,7 @@ fn example_repo(extra: &[(&str, &str)]) -> TestRepo {
 }
 
 fn plan(repo: &TestRepo, live: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
-    bin()
+    istio_rollout()
         .args([
             "plan",
             "--repo",
@@ -324,7 +316,7 @@ fn override_must_agree_with_the_release_manifest() {
 #[test]
 fn no_cr_means_uninstall_only_when_allowed() {
     let r = example_repo(&[]);
-    let a = bin()
+    let a = istio_rollout()
         .args([
             "plan",
             "--repo",
@@ -382,7 +374,7 @@ fn unknown_ref_and_missing_repository() {
         &["--ref", "release-9"],
         "ref `release-9` not found",
     );
-    let a = bin()
+    let a = istio_rollout()
         .args([
             "plan",
             "--repo",
@@ -419,8 +411,8 @@ fn bad_live_state_files() {
 
 #[test]
 fn usage_errors_exit_2() {
-    bin().args(["plan"]).assert().code(2);
-    bin()
+    istio_rollout().args(["plan"]).assert().code(2);
+    istio_rollout()
         .args(["plan", "--repo", ".", "--bogus"])
         .assert()
         .code(2);
@@ -431,7 +423,7 @@ fn usage_errors_exit_2() {
         &["--exclude", "no-slash"],
         "--exclude no-slash",
     );
-    let a = bin()
+    let a = istio_rollout()
         .args([
             "plan",
             "--repo",
@@ -448,7 +440,7 @@ fn usage_errors_exit_2() {
         "{}",
         stderr_of(&a)
     );
-    bin()
+    istio_rollout()
         .args([
             "plan",
             "--repo",
@@ -465,7 +457,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn remote_file_url_with_a_branch() {
     let r = example_repo(&[]);
-    let a = bin()
+    let a = istio_rollout()
         .args([
             "plan",
             "--repo",
@@ -488,7 +480,7 @@ fn remote_file_url_with_a_branch() {
 
 #[test]
 fn crd_command_prints_the_generated_crd() {
-    let a = bin().arg("crd").assert().code(0);
+    let a = istio_rollout().arg("crd").assert().code(0);
     assert!(stdout_of(&a).contains("name: istios.operator.kyma-project.io"));
 }
 

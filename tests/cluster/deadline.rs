@@ -1,7 +1,9 @@
 //! A rollout that exceeds its progress deadline fails that workload only; the others go on.
-//! (Its own test binary: it fills every simulated Node with one pod of the stuck workload.)
+//! It fills every simulated Node with one pod of the stuck workload; it holds `cluster.sim()`, so
+//! no other test that makes pods runs meanwhile.
 
-mod common;
+use crate::common::cli::istio_rollout;
+use crate::support;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
@@ -49,11 +51,10 @@ async fn progress_deadline_fails_only_that_workload() {
     wait::deployment_rollout(&client, &n, "fine", Duration::from_secs(60))
         .await
         .unwrap();
-    common::cluster::upgrade(&sim).await;
+    support::upgrade(&sim).await;
 
-    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
-    let out = assert_cmd::Command::cargo_bin("istio-rollout")
-        .unwrap()
+    let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
+    let out = istio_rollout()
         .args([
             "apply",
             "--repo",

@@ -1,10 +1,36 @@
 //! Reading the desired state from real repositories created in the test: local paths and file
 //! URLs, branches, tags, commits, subdirectories, and the errors for what does not exist.
 
-mod common;
-use common::repo::{TestRepo, example_files};
+use crate::common::repo::TestRepo;
+use crate::fixtures::example_files;
+use git2::{Oid, Signature, Time};
 use istio_rollout::desired::git::read;
 use istio_rollout::error::Error;
+
+/// Refs and URLs of a test repository: only the tests of this binary need them.
+impl TestRepo {
+    /// The repository as a `file://` URL.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.dir.path().display())
+    }
+
+    pub fn branch(&self, name: &str, at: Oid) {
+        self.repo
+            .branch(name, &self.repo.find_commit(at).unwrap(), true)
+            .unwrap();
+    }
+
+    pub fn tag(&self, name: &str, at: Oid, annotated: bool) {
+        let obj = self.repo.find_object(at, None).unwrap();
+        if annotated {
+            let sig =
+                Signature::new("Test", "test@example.com", &Time::new(1_760_000_000, 0)).unwrap();
+            self.repo.tag(name, &obj, &sig, "release", false).unwrap();
+        } else {
+            self.repo.tag_lightweight(name, &obj, false).unwrap();
+        }
+    }
+}
 
 const CR_V1: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec:\n  config:\n    numTrustedProxies: 1\n";
 const CR_V2: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec:\n  config:\n    numTrustedProxies: 2\n";

@@ -1,37 +1,18 @@
-//! The simulated sidecar injector: what Istio's injection webhook does to a new pod, reduced to
-//! the parts that decide whether a sidecar restart is needed (image, native or regular sidecar,
-//! status annotation, Prometheus merge annotations, proxy metadata env, resources).
-//!
-//! [`inject`] is pure; [`serve`] runs it as a mutating admission webhook over HTTPS. The webhook
-//! reads its [`InjectorSettings`] from the cluster on every request, so a test that "upgrades"
-//! Istio only writes the settings ConfigMap (see [`crate::sim`]).
+//! The injection itself, pure: [`inject`] turns a new pod and the [`InjectorSettings`] into the
+//! pod Istio's webhook would let through, or `None` when it would not inject it. No I/O, so every
+//! rule is unit-tested here without a cluster.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
+use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector,
-    Pod, Probe, ResourceRequirements, SecurityContext, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, Pod, Probe,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Api;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
-use serde::{Deserialize, Serialize};
 
-/// Namespace of the simulated Istio control plane.
-pub const ISTIO_NAMESPACE: &str = "istio-system";
-/// ConfigMap (in [`ISTIO_NAMESPACE`]) that holds the injector's settings under [`SETTINGS_KEY`].
-pub const SETTINGS_CONFIGMAP: &str = "sim-injector";
-/// Key of the JSON-encoded [`InjectorSettings`] in [`SETTINGS_CONFIGMAP`].
-pub const SETTINGS_KEY: &str = "settings.json";
+use super::settings::InjectorSettings;
 
 pub const ANNOTATION_INJECT: &str = "sidecar.istio.io/inject";
 pub const ANNOTATION_STATUS: &str = "sidecar.istio.io/status";
@@ -48,79 +29,6 @@ pub const ANNOTATION_MERGE_METRICS: &str = "prometheus.istio.io/merge-metrics";
 
 pub const PROXY_CONTAINER: &str = "istio-proxy";
 pub const VALIDATION_CONTAINER: &str = "istio-validation";
-
-/// What the injector injects: the installed Istio version and the sidecar-relevant parts of
-/// the Istio CR, as the operator would have rendered them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InjectorSettings {
-    /// Installed Istio version, e.g. `1.29.3`.
-    pub istio_version: String,
-    /// Image registry path of the Istio images, e.g. `europe-docker.pkg.dev/kyma-project/prod/external/istio`.
-    pub hub: String,
-    /// `spec.config.telemetry.metrics.prometheusMerge`.
-    #[serde(default)]
-    pub prometheus_merge: bool,
-    /// `spec.compatibilityMode`.
-    #[serde(default)]
-    pub compatibility_mode: bool,
-    /// `spec.config.enableDNSProxying`.
-    #[serde(default)]
-    pub dns_proxying: bool,
-    /// Mesh `defaultConfig.statusPort`.
-    #[serde(default = "default_status_port")]
-    pub status_port: u16,
-    /// Sidecar resources (`spec.components.proxy.k8s.resources` or the module default).
-    pub resources: ResourceRequirements,
-}
-
-fn default_status_port() -> u16 {
-    15020
-}
-
-impl InjectorSettings {
-    /// Settings of a default Kyma Istio installation of `istio_version`.
-    pub fn kyma_default(istio_version: &str) -> Self {
-        let q = |s: &str| Quantity(s.to_string());
-        Self {
-            istio_version: istio_version.to_string(),
-            hub: crate::sim::HUB.to_string(),
-            prometheus_merge: false,
-            compatibility_mode: false,
-            dns_proxying: false,
-            status_port: default_status_port(),
-            resources: ResourceRequirements {
-                requests: Some(BTreeMap::from([
-                    ("cpu".to_string(), q("10m")),
-                    ("memory".to_string(), q("192Mi")),
-                ])),
-                limits: Some(BTreeMap::from([
-                    ("cpu".to_string(), q("1000m")),
-                    ("memory".to_string(), q("1024Mi")),
-                ])),
-                ..Default::default()
-            },
-        }
-    }
-
-    /// The sidecar image new injections get: `<hub>/proxyv2:<version>-distroless`.
-    pub fn proxy_image(&self) -> String {
-        format!("{}/proxyv2:{}-distroless", self.hub, self.istio_version)
-    }
-
-    /// Minor version of [`Self::istio_version`] (`1.29.3` -> 29).
-    fn minor(&self) -> Result<u32> {
-        let mut parts = self.istio_version.split('.');
-        let (major, minor) = (parts.next(), parts.next());
-        match (major, minor.and_then(|m| m.parse::<u32>().ok())) {
-            (Some("1"), Some(minor)) => Ok(minor),
-            _ => bail!(
-                "istio version {:?} is not 1.<minor>.<patch>",
-                self.istio_version
-            ),
-        }
-    }
-}
 
 /// Proxy metadata env that compatibility mode adds to the sidecar, by installed Istio minor.
 /// From 1.25 on the compatibility flags are istiod-only and sidecars get none.
@@ -459,171 +367,6 @@ fn proxy_volumes() -> Vec<Volume> {
     serde_json::from_value(volumes).expect("static volume list is valid")
 }
 
-/// Computes the admission response for one request: a JSON patch that injects the sidecar, or
-/// an allowed response without a patch.
-pub fn review(request: &AdmissionRequest<Pod>, settings: &InjectorSettings) -> AdmissionResponse {
-    let response = AdmissionResponse::from(request);
-    let Some(pod) = request.object.as_ref() else {
-        return response;
-    };
-    match inject(pod, settings) {
-        Ok(None) => response,
-        Ok(Some(injected)) => {
-            let before = serde_json::to_value(pod).expect("a Pod serialises");
-            let after = serde_json::to_value(&injected).expect("a Pod serialises");
-            match response.with_patch(json_patch::diff(&before, &after)) {
-                Ok(r) => r,
-                Err(e) => AdmissionResponse::from(request).deny(format!("sim-injector: {e}")),
-            }
-        }
-        Err(e) => response.deny(format!("sim-injector: {e:#}")),
-    }
-}
-
-/// Reads the injector settings from the cluster.
-pub async fn read_settings(client: &kube::Client) -> Result<InjectorSettings> {
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
-    let cm = cms
-        .get(SETTINGS_CONFIGMAP)
-        .await
-        .with_context(|| format!("reading ConfigMap {ISTIO_NAMESPACE}/{SETTINGS_CONFIGMAP}"))?;
-    let raw = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get(SETTINGS_KEY))
-        .with_context(|| {
-            format!("ConfigMap {ISTIO_NAMESPACE}/{SETTINGS_CONFIGMAP} has no key {SETTINGS_KEY}")
-        })?;
-    serde_json::from_str(raw).with_context(|| {
-        format!("parsing {SETTINGS_KEY} of {ISTIO_NAMESPACE}/{SETTINGS_CONFIGMAP}")
-    })
-}
-
-type Body = Full<Bytes>;
-
-fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response
-}
-
-async fn handle(client: kube::Client, request: Request<Incoming>) -> Response<Body> {
-    match (request.method(), request.uri().path()) {
-        (&Method::GET, "/healthz") => respond(StatusCode::OK, "ok"),
-        (&Method::POST, "/inject") => {
-            let body = match request.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => return respond(StatusCode::BAD_REQUEST, format!("reading body: {e}")),
-            };
-            let review_in: AdmissionReview<Pod> = match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => {
-                    return respond(
-                        StatusCode::BAD_REQUEST,
-                        format!("not an AdmissionReview: {e}"),
-                    );
-                }
-            };
-            let admission: AdmissionRequest<Pod> = match review_in.try_into() {
-                Ok(r) => r,
-                Err(e) => {
-                    return respond(
-                        StatusCode::BAD_REQUEST,
-                        format!("AdmissionReview without request: {e}"),
-                    );
-                }
-            };
-            let response = match read_settings(&client).await {
-                Ok(settings) => {
-                    let r = review(&admission, &settings);
-                    tracing::info!(
-                        namespace = admission.namespace.as_deref().unwrap_or(""),
-                        name = admission.name,
-                        patched = r.patch.is_some(),
-                        allowed = r.allowed,
-                        version = settings.istio_version,
-                        "admission"
-                    );
-                    r
-                }
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    AdmissionResponse::from(&admission).deny(format!("sim-injector: {e:#}"))
-                }
-            };
-            let review_out: AdmissionReview<DynamicObject> = response.into_review();
-            match serde_json::to_vec(&review_out) {
-                Ok(bytes) => {
-                    let mut r = respond(StatusCode::OK, bytes);
-                    r.headers_mut().insert(
-                        hyper::header::CONTENT_TYPE,
-                        "application/json".parse().expect("static header"),
-                    );
-                    r
-                }
-                Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-            }
-        }
-        _ => respond(StatusCode::NOT_FOUND, "not found"),
-    }
-}
-
-/// Loads a PEM certificate chain and private key into a rustls server config.
-pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading {}", cert.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("parsing {}", cert.display()))?;
-    let key =
-        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// Serves the webhook on `addr` until the process ends.
-pub async fn serve(
-    addr: SocketAddr,
-    tls: rustls::ServerConfig,
-    client: kube::Client,
-) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    tracing::info!(%addr, "sim-injector listening");
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        let acceptor = acceptor.clone();
-        let client = client.clone();
-        tokio::spawn(async move {
-            let stream = match acceptor.accept(stream).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(%peer, "TLS handshake failed: {e}");
-                    return;
-                }
-            };
-            let service = hyper::service::service_fn(move |req| {
-                let client = client.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(client, req).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%peer, "connection error: {e}");
-            }
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -839,32 +582,5 @@ mod tests {
         assert_eq!(r.limits.as_ref().unwrap()["memory"].0, "2Gi");
         assert_eq!(r.limits.as_ref().unwrap()["cpu"].0, "1000m");
         assert_eq!(proxy.image.as_deref(), Some("my.registry/proxyv2:custom"));
-    }
-
-    #[test]
-    fn review_returns_a_json_patch() {
-        let settings = InjectorSettings::kyma_default("1.29.3");
-        let review_json = serde_json::json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": "0000-1111",
-                "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                "resource": {"group": "", "version": "v1", "resource": "pods"},
-                "operation": "CREATE",
-                "namespace": "demo",
-                "userInfo": {"username": "admin"},
-                "object": serde_json::to_value(pod(&[])).unwrap(),
-            }
-        });
-        let review_in: AdmissionReview<Pod> = serde_json::from_value(review_json).unwrap();
-        let request: AdmissionRequest<Pod> = review_in.try_into().unwrap();
-        let response = review(&request, &settings);
-        assert!(response.allowed);
-        let patch: serde_json::Value =
-            serde_json::from_slice(response.patch.as_ref().unwrap()).unwrap();
-        let text = patch.to_string();
-        assert!(text.contains("/spec/initContainers"), "{text}");
-        assert!(text.contains("proxyv2:1.29.3-distroless"), "{text}");
     }
 }

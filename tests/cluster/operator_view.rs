@@ -2,7 +2,7 @@
 //! a fixed number of requests however many pods the cluster runs, nothing outside the control
 //! plane, and the simulated Istio's control plane in it.
 
-mod common;
+use crate::support;
 use istio_rollout::live::LiveState;
 use istio_rollout::live::cluster::{self, PAGE_SIZE, Stats};
 use istio_rollout_testenv::{Cluster, wait};
@@ -119,7 +119,7 @@ async fn the_operator_view_reads_only_the_control_plane_whatever_the_pod_count()
     let n = ns.name().to_string();
 
     let first = PAGE_SIZE as usize + 20;
-    common::cluster::create_deployment(&client, &n, "many", first as i32).await;
+    support::create_deployment(&client, &n, "many", first as i32).await;
     pods_in(&client, &n, first).await;
     let (live, stats) = view(&client).await;
     assert_operator_view(&live, &stats);

@@ -1,9 +1,9 @@
 //! The cluster reader against a real API server with the simulated Istio module: `plan` reads
 //! the cluster, and `snapshot` writes a file that plans the same.
 
-mod common;
-use assert_cmd::Command;
-use common::repo::TestRepo;
+use crate::common::cli::istio_rollout;
+use crate::common::repo::TestRepo;
+use crate::support;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 fn plan_json(kubeconfig: &std::path::Path, repo: &TestRepo, extra: &[&str]) -> (i32, Value) {
-    let out = Command::cargo_bin("istio-rollout")
-        .unwrap()
+    let out = istio_rollout()
         .args([
             "plan",
             "--repo",
@@ -42,7 +41,7 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();
 
-    common::cluster::create_deployment(&client, &n, "web", 2).await;
+    support::create_deployment(&client, &n, "web", 2).await;
     let bare: Pod = serde_json::from_value(json!({
         "metadata": {"name": "bare"},
         "spec": {"containers": [{"name": "app", "image": "example/tool:1"}]}
@@ -57,9 +56,9 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
         .unwrap();
 
     // The operator upgraded the control plane; the sidecars still run the old proxy.
-    common::cluster::upgrade(&sim).await;
+    support::upgrade(&sim).await;
 
-    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
+    let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
     let kubeconfig = cluster.kubeconfig_path();
     let (code, plan) = plan_json(kubeconfig, &repo, &["--namespace", &n]);
     assert_eq!(code, 1, "{plan:#}");
@@ -95,8 +94,7 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
     assert_eq!(web["pods"].as_array().unwrap().len(), 2);
 
     // A snapshot plans exactly like the cluster it was taken from.
-    let snap = Command::cargo_bin("istio-rollout")
-        .unwrap()
+    let snap = istio_rollout()
         .args(["snapshot", "--kubeconfig", kubeconfig.to_str().unwrap()])
         .output()
         .unwrap();
@@ -107,8 +105,7 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
     );
     let file = repo.path().join("live.yaml");
     std::fs::write(&file, &snap.stdout).unwrap();
-    let from_file = Command::cargo_bin("istio-rollout")
-        .unwrap()
+    let from_file = istio_rollout()
         .args([
             "plan",
             "--repo",

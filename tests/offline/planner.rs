@@ -1,7 +1,6 @@
 //! Table tests of the pure planner: every rule, every action, every hazard of domain.md section 4.
 
-mod common;
-use common::*;
+use crate::fixtures::*;
 use istio_rollout::plan::{Action, Entry, Options, Plan, Reason, plan};
 use serde_json::{Value, json};
 

@@ -1,7 +1,8 @@
 //! The image build, cheaply: the binary starts and names its version, and the Dockerfile builds
 //! what `just release-check` checks (a release build there takes minutes; CI does not run it).
 
-use assert_cmd::Command;
+use crate::common::cli::istio_rollout;
+use assert_cmd::prelude::*;
 use std::path::PathBuf;
 
 fn repo_file(name: &str) -> String {
@@ -11,8 +12,7 @@ fn repo_file(name: &str) -> String {
 
 #[test]
 fn binary_starts_and_names_its_version() {
-    Command::cargo_bin("istio-rollout")
-        .unwrap()
+    istio_rollout()
         .arg("--version")
         .assert()
         .success()

@@ -58,8 +58,8 @@ pub fn own(v: &Value) -> Vec<&Value> {
 pub const EMPTY_CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {}\n";
 
 /// A repository whose `istio/` holds this CR and an `ISTIO_MODULE_VERSION` file.
-pub fn desired_repo(cr: &str, module: &str) -> super::repo::TestRepo {
-    let repo = super::repo::TestRepo::new();
+pub fn desired_repo(cr: &str, module: &str) -> crate::common::repo::TestRepo {
+    let repo = crate::common::repo::TestRepo::new();
     let version = format!("{module}\n");
     repo.commit(
         &[

@@ -2,9 +2,10 @@
 //! sidecar resources and compatibility mode; `apply` applies the CR, waits for the (simulated)
 //! operator, restarts, and the restarted pods satisfy every rule, so planning again is empty.
 
-mod common;
-use common::cluster::own;
-use common::repo::TestRepo;
+use crate::common::cli::istio_rollout;
+use crate::common::repo::TestRepo;
+use crate::support;
+use crate::support::own;
 use istio_rollout_testenv::sim::last_applied;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -34,7 +35,7 @@ spec:
 ";
 
 fn command(kc: &std::path::Path, repo: &TestRepo, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("istio-rollout"));
+    let mut c = tokio::process::Command::from(istio_rollout());
     c.args(args)
         .args([
             "--repo",
@@ -58,11 +59,11 @@ async fn settings_rules_restart_once_and_converge() {
     let ns = cluster.namespace("rules", true).await.unwrap();
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();
-    common::cluster::create_deployment(&client, &n, "web", 2).await;
+    support::create_deployment(&client, &n, "web", 2).await;
     wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
         .await
         .unwrap();
-    let repo = common::cluster::desired_repo(CR, "1.27.4");
+    let repo = support::desired_repo(CR, "1.27.4");
     let kc = cluster.kubeconfig_path();
 
     let plan = command(kc, &repo, &["plan", "--namespace", &n])
@@ -116,7 +117,7 @@ async fn settings_rules_restart_once_and_converge() {
         .await
         .unwrap();
 
-    let report = common::cluster::succeeded(child).await;
+    let report = support::succeeded(child).await;
     let results: Vec<&Value> = own(&report).into_iter().map(|w| &w["result"]).collect();
     assert_eq!(results, vec!["restarted"], "{report:#}");
     assert_eq!(report["remaining"]["pending"], false, "{report:#}");

@@ -1,8 +1,9 @@
 //! `apply`'s safety limits on the real control plane: the concurrency limit, and evictions that a
 //! PodDisruptionBudget blocks until it allows one.
 
-mod common;
-use common::repo::TestRepo;
+use crate::common::cli::istio_rollout;
+use crate::common::repo::TestRepo;
+use crate::support;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -17,7 +18,7 @@ fn apply_command(
     ns: &str,
     extra: &[&str],
 ) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("istio-rollout"));
+    let mut c = tokio::process::Command::from(istio_rollout());
     c.args([
         "apply",
         "--repo",
@@ -55,20 +56,17 @@ async fn max_concurrent_bounds_the_rollouts_under_way() {
     let api = Api::<Deployment>::namespaced(client.clone(), &n);
     let names: Vec<String> = (0..6).map(|i| format!("svc-{i}")).collect();
     for name in &names {
-        api.create(
-            &PostParams::default(),
-            &common::cluster::deployment(name, 1),
-        )
-        .await
-        .unwrap();
+        api.create(&PostParams::default(), &support::deployment(name, 1))
+            .await
+            .unwrap();
     }
     for name in &names {
         wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))
             .await
             .unwrap();
     }
-    common::cluster::upgrade(&sim).await;
-    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
+    support::upgrade(&sim).await;
+    let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
 
     let child = apply_command(
         cluster.kubeconfig_path(),
@@ -103,11 +101,11 @@ async fn max_concurrent_bounds_the_rollouts_under_way() {
             (max_seen, seen_any)
         })
     };
-    let report = common::cluster::succeeded(child).await;
+    let report = support::succeeded(child).await;
     let (max_seen, seen_any) = watcher.await.unwrap();
-    assert_eq!(common::cluster::own(&report).len(), 6);
+    assert_eq!(support::own(&report).len(), 6);
     assert!(
-        common::cluster::own(&report)
+        support::own(&report)
             .into_iter()
             .all(|w| w["result"] == "restarted"),
         "{report:#}"
@@ -160,8 +158,8 @@ async fn a_pdb_blocks_evictions_until_it_allows_one() {
     )
     .await
     .unwrap();
-    common::cluster::upgrade(&sim).await;
-    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
+    support::upgrade(&sim).await;
+    let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
     let pods = Api::<Pod>::namespaced(client.clone(), &n);
     let uid = |p: Pod| p.metadata.uid.unwrap();
     let before = uid(pods.get("db-0").await.unwrap());
@@ -184,11 +182,7 @@ async fn a_pdb_blocks_evictions_until_it_allows_one() {
     )
     .await
     .unwrap();
-    let report = common::cluster::succeeded(child).await;
-    assert_eq!(
-        common::cluster::own(&report)[0]["result"],
-        "evicted",
-        "{report:#}"
-    );
+    let report = support::succeeded(child).await;
+    assert_eq!(support::own(&report)[0]["result"], "evicted", "{report:#}");
     assert_ne!(uid(pods.get("db-0").await.unwrap()), before);
 }

@@ -1,9 +1,9 @@
 //! `apply` against a real API server with the simulated Istio module: restarts really replace
 //! old sidecars, evictions go one pod at a time, and planning again afterwards is empty.
 
-mod common;
-use assert_cmd::Command;
-use common::repo::TestRepo;
+use crate::common::cli::istio_rollout;
+use crate::common::repo::TestRepo;
+use crate::support;
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -17,8 +17,7 @@ fn run(
     command: &str,
     extra: &[&str],
 ) -> (i32, Value, String) {
-    let out = Command::cargo_bin("istio-rollout")
-        .unwrap()
+    let out = istio_rollout()
         .args([
             command,
             "--repo",
@@ -66,7 +65,7 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();
 
-    common::cluster::create_deployment(&client, &n, "web", 2).await;
+    support::create_deployment(&client, &n, "web", 2).await;
     let sts: StatefulSet = serde_json::from_value(json!({
         "metadata": {"name": "db"},
         "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
@@ -98,10 +97,10 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
             .all(|i| i.contains(":1.29.3"))
     );
 
-    common::cluster::upgrade(&sim).await;
-    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
+    support::upgrade(&sim).await;
+    let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
     // The tool runs as the ServiceAccount bound by manifests/base, with exactly that ClusterRole.
-    common::cluster::apply_dir(
+    support::apply_dir(
         &client,
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/base"),
     )
@@ -114,7 +113,7 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
 
     let (code, before, _) = run(kc, &repo, "plan", &["--namespace", &n]);
     assert_eq!(code, 1);
-    let actions: Vec<(&str, &str)> = common::cluster::own(&before)
+    let actions: Vec<(&str, &str)> = support::own(&before)
         .into_iter()
         .map(|w| (w["name"].as_str().unwrap(), w["action"].as_str().unwrap()))
         .collect();
@@ -122,7 +121,7 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
 
     let (code, report, stderr) = run(kc, &repo, "apply", &["--namespace", &n, "--timeout", "2m"]);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
-    let results: Vec<(&str, &str)> = common::cluster::own(&report)
+    let results: Vec<(&str, &str)> = support::own(&report)
         .into_iter()
         .map(|w| (w["name"].as_str().unwrap(), w["result"].as_str().unwrap()))
         .collect();
@@ -171,7 +170,7 @@ async fn apply_restarts_and_evicts_then_plan_is_empty() {
         .generation;
     let (code, again, _) = run(kc, &repo, "apply", &["--namespace", &n]);
     assert_eq!(code, 0);
-    assert!(common::cluster::own(&again).is_empty(), "{again:#}");
+    assert!(support::own(&again).is_empty(), "{again:#}");
     let generation_after = Api::<Deployment>::namespaced(client.clone(), &n)
         .get("web")
         .await
@@ -191,9 +190,8 @@ async fn a_missing_permission_is_named() {
         .kubeconfig_as(ns.name(), "nobody", dir.path())
         .await
         .unwrap();
-    let repo = common::cluster::desired_repo(common::cluster::EMPTY_CR, "1.28.0");
-    let out = Command::cargo_bin("istio-rollout")
-        .unwrap()
+    let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
+    let out = istio_rollout()
         .args([
             "plan",
             "--repo",

@@ -1,0 +1,15 @@
+//! Every integration test that needs no cluster, in one binary (`cargo test --test offline`):
+//! the planner's tables, the renderings (insta snapshots), the CLI, git, the manifests'
+//! structure and the release image. Real git repositories and the pinned `kubectl kustomize`
+//! (`just cluster-build`) are all it needs; it runs in seconds.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod fixtures;
+mod git;
+mod manifests;
+mod planner;
+mod release;
+mod render;

@@ -1,0 +1,87 @@
+//! The pull-request workflow example (`examples/github-actions/`).
+
+use crate::common::manifests::*;
+use serde_json::json;
+use std::process::Command;
+
+const WORKFLOW: &str = "examples/github-actions/istio-rollout-plan.yaml";
+
+/// The pull-request workflow: only actions/checkout and `gh`, shell steps that parse, no
+/// `${{ }}` expansion inside scripts (values go through env), one marker to find the comment
+/// again, and the plan in markdown with its exit code.
+#[test]
+fn pull_request_workflow_is_sound() {
+    let path = repo().join(WORKFLOW);
+    let text = read(&path);
+    let wf = yaml_docs(&text, WORKFLOW).remove(0);
+    assert!(
+        wf["on"]["pull_request"].is_object(),
+        "{WORKFLOW}: runs on pull_request (quote the `on` key: YAML 1.1 reads it as a boolean)"
+    );
+    assert_eq!(wf["permissions"]["pull-requests"], "write");
+    let jobs = wf["jobs"].as_object().expect("jobs");
+    let mut scripts = String::new();
+    for (name, job) in jobs {
+        assert!(job["runs-on"].is_string(), "job {name}: runs-on");
+        for step in job["steps"].as_array().expect("steps") {
+            if let Some(uses) = step["uses"].as_str() {
+                assert!(
+                    uses.starts_with("actions/checkout@"),
+                    "job {name}: {uses}: only actions/checkout is used; the rest is gh and docker"
+                );
+                continue;
+            }
+            let run = step["run"]
+                .as_str()
+                .unwrap_or_else(|| panic!("job {name}: a step without uses or run"));
+            assert!(
+                !run.contains("${{"),
+                "job {name}, step {}: pass values through env, not ${{{{ }}}} in the script",
+                step["name"]
+            );
+            let out = Command::new("bash")
+                .args(["-n", "-c", run])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "job {name}, step {}: bash -n: {}",
+                step["name"],
+                String::from_utf8_lossy(&out.stderr)
+            );
+            scripts.push_str(run);
+        }
+    }
+    let env = &jobs["plan"]["env"];
+    let marker = env["MARKER"].as_str().expect("env MARKER");
+    assert!(
+        marker.starts_with("<!--") && marker.ends_with("-->"),
+        "the marker is hidden"
+    );
+    for needle in [
+        "plan --repo",
+        "--output markdown",
+        "--live-state",
+        "--kubeconfig",
+        "startswith(\\\"$MARKER\\\")",
+        "--method PATCH",
+        "--method POST",
+        "echo \"$MARKER\"",
+        "exit-code=",
+    ] {
+        assert!(
+            scripts.contains(needle),
+            "{WORKFLOW}: the scripts use `{needle}`"
+        );
+    }
+    // The live-state file and the paths the workflow triggers on agree.
+    let live = env["LIVE_STATE"].as_str().unwrap();
+    let istio_path = env["ISTIO_PATH"].as_str().unwrap();
+    let paths = wf["on"]["pull_request"]["paths"].as_array().unwrap();
+    assert!(paths.iter().any(|p| p == live));
+    assert!(
+        paths
+            .iter()
+            .any(|p| p == &json!(format!("{istio_path}/**")))
+    );
+}
