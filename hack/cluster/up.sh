@@ -36,7 +36,7 @@ while (($#)); do
 	--nodes) nodes=${2:?--nodes needs a number}; shift ;;
 	--no-istio) istio=false ;;
 	--operator) operator_mode=${2:?--operator needs passive, autonomous or off}; shift ;;
-	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument: $1 (see up.sh --help)" ;;
 	esac
 	shift

@@ -460,6 +460,15 @@ async fn a_bare_pod_keeps_warning_and_the_edge_triggered_rule_restarts_again_on_
     let cr = crs(&client).get("default").await?;
     assert_eq!(state(&cr), "Warning");
     op.stop().await?;
+    // The operator is cluster-wide: a bare pod left running while the namespace terminates
+    // would keep the next test's CR in Warning.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), n);
+    pods.delete("bare", &DeleteParams::default().grace_period(0))
+        .await?;
+    wait::until("the bare pod to be gone", TIMEOUT, || async {
+        Ok(pods.get_opt("bare").await?.is_none().then_some(()))
+    })
+    .await?;
     Ok(())
 }
 
