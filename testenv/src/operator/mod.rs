@@ -89,7 +89,8 @@ impl std::str::FromStr for Mode {
     }
 }
 
-/// How long the operator waits before reconciling again, by outcome.
+/// How long the operator waits before reconciling again, by outcome (a version-gate Warning
+/// comes from the install step and waits the error period, as in the operator).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Requeue {
     pub ready: Duration,
@@ -244,6 +245,9 @@ impl Module {
 enum Outcome {
     Ready,
     Warning,
+    /// A Warning of the install step (the version gate): the operator requeues it after its
+    /// error period, not the warning one.
+    InstallWarning,
     Error,
 }
 
@@ -251,7 +255,7 @@ impl Outcome {
     fn name(self) -> &'static str {
         match self {
             Outcome::Ready => "Ready",
-            Outcome::Warning => "Warning",
+            Outcome::Warning | Outcome::InstallWarning => "Warning",
             Outcome::Error => "Error",
         }
     }
@@ -491,7 +495,7 @@ impl Runner {
                 + match o {
                     Outcome::Ready => requeue.ready,
                     Outcome::Warning => requeue.warning,
-                    Outcome::Error => requeue.error,
+                    Outcome::InstallWarning | Outcome::Error => requeue.error,
                 }
         });
         state.status.reconciles += 1;
@@ -637,7 +641,7 @@ impl Runner {
             let description = format!("Istio version update is not allowed: {e}");
             self.write_cr_status(cr, "Warning", &description, &status)
                 .await?;
-            return Ok(Outcome::Warning);
+            return Ok(Outcome::InstallWarning);
         }
 
         if let Err(e) = self.install(&spec, module).await {
