@@ -675,3 +675,34 @@ async fn last_applied_is_written_as_the_operator_writes_it_and_the_gateway_follo
     op.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_restarter_pages_through_every_running_pod() -> Result<()> {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await?;
+    let client = cluster.client().await?;
+    let ns = cluster.namespace("op-pages", true).await?;
+    let n = ns.name();
+    // Pods are listed in key order (namespace, name): "aaa" fills the first page of 30, so
+    // "zzz" is only reached through the continue token.
+    deployment(&client, n, "aaa", 32).await?;
+    deployment(&client, n, "zzz", 1).await?;
+    let old = proxy(sim::DEFAULT_ISTIO_VERSION);
+    pods_on(&client, n, "aaa", 32, &old).await?;
+    pods_on(&client, n, "zzz", 1, &old).await?;
+    let op = AutonomousOperator::start(cluster, &sim, settings()).await?;
+
+    sim.deploy_module("1.29.0", "1.30.2").await?;
+    op.wait_for("the reconcile of module 1.29.0", TIMEOUT, |s| {
+        s.last_module_version.as_deref() == Some("1.29.0") && !s.reconciling
+    })
+    .await?;
+    assert!(
+        deployment_restarted_at(&client, n, "zzz").await?.is_some(),
+        "the Deployment on the second page is restarted too"
+    );
+    pods_on(&client, n, "zzz", 1, &proxy("1.30.2")).await?;
+    pods_on(&client, n, "aaa", 32, &proxy("1.30.2")).await?;
+    op.stop().await?;
+    Ok(())
+}
