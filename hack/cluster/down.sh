@@ -23,7 +23,7 @@ if [[ ${FLOCKED_BY_UP:-} != 1 ]] && ! { exec 8>"$STATE_DIR.lock" && flock -w 120
 fi
 
 # Stop in reverse order of start: clients first, etcd last.
-order=(sim-injector kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
+order=(sim-operator sim-injector kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
 pids=()
 for name in "${order[@]}"; do
 	f=$STATE_DIR/pids/$name.pid

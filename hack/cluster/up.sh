@@ -4,18 +4,22 @@
 # simulated Kyma Istio module (CRD, Istio CR, istiod/gateway/manager Deployments and a sidecar
 # injector webhook). Fresh data dir and PKI on every start. The last line of output is
 #   KUBECONFIG=<path>
-# Usage: up.sh [--reuse] [--nodes N] [--no-istio]
+# Usage: up.sh [--reuse] [--nodes N] [--no-istio] [--operator MODE]
 #   --reuse     if a cluster is already running in the state dir and healthy, print its
 #               KUBECONFIG line and exit (otherwise start a new one)
 #   --nodes N   number of simulated Nodes (default 3)
 #   --no-istio  start the bare control plane only
+#   --operator MODE  the simulated operator (`sim-istio operator`, cluster-wide): passive (the
+#               default: it does nothing, tests play the operator by hand), autonomous (it
+#               reconciles like the real one), off (not started); ISTIO_ROLLOUT_SIM_OPERATOR too
 # Environment: ISTIO_ROLLOUT_CLUSTER_DIR (state dir, default /tmp/istio-rollout-cluster),
 #   ISTIO_ROLLOUT_CACHE (built binaries), ISTIO_ROLLOUT_CRD (Istio CRD file, default
 #   manifests/crd/istios.operator.kyma-project.io.yaml), ISTIO_ROLLOUT_SIM_ISTIO (a built
 #   sim-istio binary; default: built with cargo), ISTIO_ROLLOUT_MODULE_VERSION and
 #   ISTIO_ROLLOUT_ISTIO_VERSION (the simulated installed versions), ISTIO_ROLLOUT_CLUSTER_CLIENT_QPS
 #   (client rate limit of the controller manager and the scheduler, requests/s; default: theirs,
-#   20 and 50; the benchmarks raise it to create pods faster).
+#   20 and 50; the benchmarks raise it to create pods faster), ISTIO_ROLLOUT_SIM_OPERATOR (see
+#   --operator), ISTIO_ROLLOUT_SIM_OPERATOR_ARGS (more flags for it, e.g. "--requeue-warning 5s").
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,17 +29,20 @@ STATE_DIR=${ISTIO_ROLLOUT_CLUSTER_DIR:-/tmp/istio-rollout-cluster}
 reuse=false
 nodes=3
 istio=true
+operator_mode=${ISTIO_ROLLOUT_SIM_OPERATOR:-passive}
 while (($#)); do
 	case $1 in
 	--reuse) reuse=true ;;
 	--nodes) nodes=${2:?--nodes needs a number}; shift ;;
 	--no-istio) istio=false ;;
-	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--operator) operator_mode=${2:?--operator needs passive, autonomous or off}; shift ;;
+	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument: $1 (see up.sh --help)" ;;
 	esac
 	shift
 done
 if ! [[ $nodes =~ ^[0-9]+$ ]] || ((nodes < 1)); then die "--nodes must be a positive number"; fi
+case $operator_mode in passive | autonomous | off) ;; *) die "--operator (ISTIO_ROLLOUT_SIM_OPERATOR) must be passive, autonomous or off, not '$operator_mode'" ;; esac
 
 mkdir -p "$STATE_DIR"
 # One up/down at a time per state dir (parallel test binaries may all try to start it).
@@ -317,6 +324,15 @@ if $istio; then
 	[[ -n ${ISTIO_ROLLOUT_ISTIO_VERSION:-} ]] && install_args+=(--istio-version "$ISTIO_ROLLOUT_ISTIO_VERSION")
 	"$STATE_DIR/sim-istio" "${install_args[@]}" >&2
 	log "simulated Istio installed"
+	if [[ $operator_mode != off ]]; then
+		# After install: a reset never races it. Cluster-wide, like the real operator; tests make
+		# it autonomous for a while (ConfigMap istio-system/sim-operator), see CONTRIBUTING.md.
+		read -r -a operator_args <<<"${ISTIO_ROLLOUT_SIM_OPERATOR_ARGS:-}"
+		launch sim-operator "$STATE_DIR/sim-istio" operator --kubeconfig "$kubeconfig" --mode "$operator_mode" \
+			"${operator_args[@]}"
+		operator_ok() { alive sim-operator && k -n istio-system get configmap sim-operator-status; }
+		wait_for "sim-operator ($operator_mode)" 30 operator_ok
+	fi
 fi
 
 touch "$STATE_DIR/ready"

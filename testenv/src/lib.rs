@@ -8,6 +8,7 @@
 //! - [`sim`]: the simulated Istio module: the Istio CR, control-plane Deployments, injector
 //!   settings, and functions to play the operator (upgrade, CR status).
 //! - [`injector`]: the sidecar injector, a mutating admission webhook (`sim-istio injector`).
+//! - [`operator`]: the simulated operator (`sim-istio operator`), passive or autonomous.
 //! - [`wait`]: waits by `kubectl rollout status` rules, with deadlines.
 //!
 //! ```no_run
@@ -23,6 +24,7 @@
 
 pub mod cluster;
 pub mod injector;
+pub mod operator;
 pub mod sim;
 pub mod wait;
 

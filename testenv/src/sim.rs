@@ -60,6 +60,54 @@ pub fn last_applied(spec: &Value, istio_version: &str) -> Value {
     Value::Object(applied)
 }
 
+/// Name of the module manager Deployment (in [`KYMA_NAMESPACE`]).
+pub const MANAGER_DEPLOYMENT: &str = "istio-controller-manager";
+/// Label of the manager Deployment that carries the module version.
+pub const MODULE_VERSION_LABEL: &str = "app.kubernetes.io/version";
+
+/// The images a module release installs, as its manager's env vars name them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleImages {
+    pub pilot: String,
+    pub proxyv2: String,
+    pub install_cni: String,
+    pub ztunnel: String,
+}
+
+impl ModuleImages {
+    /// The images Kyma ships for `istio_version` (`<HUB>/<name>:<version>-distroless`).
+    pub fn kyma(istio_version: &str) -> Self {
+        let image = |name: &str| format!("{HUB}/{name}:{istio_version}-distroless");
+        Self {
+            pilot: image("pilot"),
+            proxyv2: image("proxyv2"),
+            install_cni: image("install-cni"),
+            ztunnel: image("ztunnel"),
+        }
+    }
+}
+
+/// A Deployment of the module (labelled `kyma-project.io/module: istio`) with one container.
+fn module_deployment(namespace: &str, name: &str, labels: Value, container: Value) -> Value {
+    let mut all_labels = json!({"kyma-project.io/module": "istio"});
+    all_labels
+        .as_object_mut()
+        .unwrap()
+        .extend(labels.as_object().unwrap().clone());
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": all_labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": all_labels},
+                "spec": {"containers": [container], "terminationGracePeriodSeconds": 1}
+            }
+        }
+    })
+}
+
 /// Handle to the simulated Istio module of one cluster.
 #[derive(Clone)]
 pub struct Sim {
@@ -112,6 +160,9 @@ impl Sim {
     /// injector settings, mesh ConfigMap, control-plane Deployments and the Istio CR with
     /// status Ready. Waits until the Deployments have rolled out. Needs the Istio CRD.
     pub async fn install(&self, module_version: &str, istio_version: &str) -> Result<()> {
+        // The operator process back to its own mode (passive in the test cluster) first, so
+        // that it does not act on the reset.
+        crate::operator::release(&self.client).await?;
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         for ns in [ISTIO_NAMESPACE, KYMA_NAMESPACE] {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -140,12 +191,30 @@ impl Sim {
     /// Plays the operator's upgrade: the injector now injects `istio_version`, and istiod, the
     /// ingress gateway and the module manager run the new versions. Waits for their rollouts.
     /// The CR status is left alone: set it with [`Sim::set_cr_status`] when the test wants.
+    /// With the autonomous operator, use [`Sim::deploy_module`] instead: it changes only the
+    /// module and lets the operator do the rest.
     pub async fn upgrade(&self, module_version: &str, istio_version: &str) -> Result<()> {
         self.update_settings(|s| s.istio_version = istio_version.to_string())
             .await?;
         self.apply_control_plane(module_version, istio_version)
             .await?;
         self.wait_control_plane(Duration::from_secs(60)).await
+    }
+
+    /// What a GitOps sync of a new module release does: only the manager Deployment changes
+    /// (its version label and the images of `istio_version` in its env vars). The autonomous
+    /// operator ([`crate::operator`]) then installs and restarts; the passive one does nothing.
+    pub async fn deploy_module(&self, module_version: &str, istio_version: &str) -> Result<()> {
+        self.apply_manager(module_version, &ModuleImages::kyma(istio_version))
+            .await?;
+        wait::deployment_rollout(
+            &self.client,
+            KYMA_NAMESPACE,
+            MANAGER_DEPLOYMENT,
+            Duration::from_secs(60),
+        )
+        .await?;
+        Ok(())
     }
 
     /// The injector's current settings.
@@ -203,70 +272,68 @@ impl Sim {
         module_version: &str,
         istio_version: &str,
     ) -> Result<()> {
-        let pilot = format!("{HUB}/pilot:{istio_version}-distroless");
-        let proxy = format!("{HUB}/proxyv2:{istio_version}-distroless");
-        let module_label = json!({"kyma-project.io/module": "istio"});
-        let deployment = |namespace: &str, name: &str, labels: Value, container: Value| {
-            let mut all_labels = module_label.clone();
-            all_labels
-                .as_object_mut()
-                .unwrap()
-                .extend(labels.as_object().unwrap().clone());
-            json!({
-                "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": name, "namespace": namespace, "labels": all_labels},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": {"app": name}},
-                    "template": {
-                        "metadata": {"labels": all_labels},
-                        "spec": {"containers": [container], "terminationGracePeriodSeconds": 1}
-                    }
-                }
-            })
-        };
+        let images = ModuleImages::kyma(istio_version);
+        self.apply_istio(&images).await?;
+        self.apply_manager(module_version, &images).await
+    }
+
+    /// Applies what the operator installs from a module's images: the istiod and ingress
+    /// gateway Deployments.
+    pub async fn apply_istio(&self, images: &ModuleImages) -> Result<()> {
         let deployments = [
-            deployment(
+            module_deployment(
                 ISTIO_NAMESPACE,
                 "istiod",
                 json!({"app": "istiod", "istio": "pilot", "istio.io/rev": "default"}),
-                json!({"name": "discovery", "image": pilot, "args": ["discovery", "--monitoringAddr=:15014"]}),
+                json!({"name": "discovery", "image": images.pilot, "args": ["discovery", "--monitoringAddr=:15014"]}),
             ),
-            deployment(
+            module_deployment(
                 ISTIO_NAMESPACE,
                 "istio-ingressgateway",
                 json!({"app": "istio-ingressgateway", "istio": "ingressgateway"}),
-                json!({"name": "istio-proxy", "image": proxy, "args": ["proxy", "router"]}),
-            ),
-            deployment(
-                KYMA_NAMESPACE,
-                "istio-controller-manager",
-                json!({
-                    "app": "istio-controller-manager",
-                    "app.kubernetes.io/name": "istio-operator",
-                    "app.kubernetes.io/version": module_version,
-                    "control-plane": "controller-manager",
-                }),
-                json!({
-                    "name": "manager",
-                    "image": format!("{MANAGER_IMAGE}:{module_version}"),
-                    "env": [
-                        {"name": "pilot", "value": pilot},
-                        {"name": "proxyv2", "value": proxy},
-                        {"name": "install-cni", "value": format!("{HUB}/install-cni:{istio_version}-distroless")},
-                        {"name": "ztunnel", "value": format!("{HUB}/ztunnel:{istio_version}-distroless")},
-                    ]
-                }),
+                json!({"name": "istio-proxy", "image": images.proxyv2, "args": ["proxy", "router"]}),
             ),
         ];
         for body in deployments {
-            let namespace = body["metadata"]["namespace"].as_str().unwrap().to_string();
-            let name = body["metadata"]["name"].as_str().unwrap().to_string();
-            let api: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
-            api.patch(&name, &Self::apply_params(), &Patch::Apply(body))
-                .await
-                .with_context(|| format!("applying Deployment {namespace}/{name}"))?;
+            self.apply_deployment(body).await?;
         }
+        Ok(())
+    }
+
+    /// Applies the module itself, as a GitOps sync of a module release's `istio-manager.yaml`
+    /// does: the manager Deployment `kyma-system/istio-controller-manager`, labelled with the
+    /// module version and naming the images it installs in its env vars.
+    pub async fn apply_manager(&self, module_version: &str, images: &ModuleImages) -> Result<()> {
+        self.apply_deployment(module_deployment(
+            KYMA_NAMESPACE,
+            MANAGER_DEPLOYMENT,
+            json!({
+                "app": MANAGER_DEPLOYMENT,
+                "app.kubernetes.io/name": "istio-operator",
+                MODULE_VERSION_LABEL: module_version,
+                "control-plane": "controller-manager",
+            }),
+            json!({
+                "name": "manager",
+                "image": format!("{MANAGER_IMAGE}:{module_version}"),
+                "env": [
+                    {"name": "pilot", "value": images.pilot},
+                    {"name": "proxyv2", "value": images.proxyv2},
+                    {"name": "install-cni", "value": images.install_cni},
+                    {"name": "ztunnel", "value": images.ztunnel},
+                ]
+            }),
+        ))
+        .await
+    }
+
+    async fn apply_deployment(&self, body: Value) -> Result<()> {
+        let namespace = body["metadata"]["namespace"].as_str().unwrap().to_string();
+        let name = body["metadata"]["name"].as_str().unwrap().to_string();
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
+        api.patch(&name, &Self::apply_params(), &Patch::Apply(body))
+            .await
+            .with_context(|| format!("applying Deployment {namespace}/{name}"))?;
         Ok(())
     }
 

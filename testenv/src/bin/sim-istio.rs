@@ -3,14 +3,16 @@
 //!   sim-istio install --injector-url URL --ca-bundle F [--module-version V --istio-version V]
 //!   sim-istio upgrade --module-version V --istio-version V
 //!   sim-istio reset [--module-version V --istio-version V]   (back to a default installation)
-//! `hack/cluster/up.sh` runs `injector` and `install`; a person can run `upgrade` to play the operator.
+//!   sim-istio operator [--mode passive|autonomous] [--requeue-ready 10h --requeue-warning 1h --requeue-error 1m]
+//! `hack/cluster/up.sh` runs `injector`, `install` and `operator`; a person can run `upgrade` to play
+//! the operator while it is passive.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use istio_rollout_testenv::{Sim, injector, sim};
+use istio_rollout_testenv::{Sim, injector, operator, sim};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 #[derive(Parser)]
@@ -59,6 +61,22 @@ enum Cmd {
         module_version: String,
         #[arg(long)]
         istio_version: String,
+    },
+    /// Run the simulated operator (cluster-wide). The ConfigMap istio-system/sim-operator
+    /// (settings.json) overrides these flags while it exists.
+    Operator {
+        /// passive: do nothing (tests play the operator); autonomous: reconcile by itself.
+        #[arg(long, default_value = "passive")]
+        mode: operator::Mode,
+        /// Requeue after a Ready reconcile (500ms, 5s, 2m, 1h).
+        #[arg(long, default_value = "10h", value_parser = operator::rules::parse_duration)]
+        requeue_ready: std::time::Duration,
+        /// Requeue after Warning.
+        #[arg(long, default_value = "1h", value_parser = operator::rules::parse_duration)]
+        requeue_warning: std::time::Duration,
+        /// Requeue after Error.
+        #[arg(long, default_value = "1m", value_parser = operator::rules::parse_duration)]
+        requeue_error: std::time::Duration,
     },
 }
 
@@ -117,6 +135,19 @@ async fn main() -> Result<()> {
                 .await?;
             eprintln!("simulated Istio module reset to {module_version} (Istio {istio_version})");
             Ok(())
+        }
+        Cmd::Operator {
+            mode,
+            requeue_ready,
+            requeue_warning,
+            requeue_error,
+        } => {
+            let requeue = operator::Requeue {
+                ready: requeue_ready,
+                warning: requeue_warning,
+                error: requeue_error,
+            };
+            operator::run(client, operator::Defaults { mode, requeue }).await
         }
         Cmd::Upgrade {
             module_version,
