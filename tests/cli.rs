@@ -284,7 +284,7 @@ fn version_file_alone_uses_the_release_table_or_the_override() {
     r.commit(
         &[
             ("istio/cr.yaml", &cr),
-            ("istio/ISTIO_MODULE_VERSION", "1.31.0\n"),
+            ("istio/ISTIO_MODULE_VERSION", "1.34.0\n"),
         ],
         &[],
         "x",
@@ -293,7 +293,7 @@ fn version_file_alone_uses_the_release_table_or_the_override() {
         &r,
         EXAMPLE_LIVE,
         &[],
-        "module 1.31.0 is not in the release table",
+        "module 1.34.0 is not in the release table",
     );
     let a = plan(
         &r,
