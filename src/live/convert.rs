@@ -33,7 +33,11 @@ fn kept_annotation(key: &str) -> bool {
         || key.starts_with("prometheus.io/")
         || key.starts_with("prometheus.istio.io/")
         || key.starts_with(TOOL_PREFIX)
+        || key == PROXY_CONFIG_ANNOTATION
 }
+
+/// The pod's own ProxyConfig overrides (per field over the mesh's `defaultConfig`).
+pub const PROXY_CONFIG_ANNOTATION: &str = "proxy.istio.io/config";
 
 fn ns(meta: &ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or("default")
@@ -401,6 +405,12 @@ impl Builder {
         let name = meta.name.unwrap_or_default();
         let Some(spec) = p.spec else { return };
         let labels = meta.labels.unwrap_or_default();
+        // A pod that no longer runs (evicted, completed) or is terminating is not the control
+        // plane, nor a sidecar to restart.
+        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) || meta.deletion_timestamp.is_some() {
+            return;
+        }
         if namespace == ISTIO_NAMESPACE
             && labels.get(KYMA_MODULE_LABEL).is_some_and(|v| v == "istio")
         {
@@ -413,10 +423,6 @@ impl Builder {
                 containers.map(|c| (c.name.as_str(), c.image.as_deref())),
                 &mut self.state.control_plane,
             );
-        }
-        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-        if matches!(phase, Some("Succeeded" | "Failed")) || meta.deletion_timestamp.is_some() {
-            return;
         }
         let annotations = meta.annotations.unwrap_or_default();
         let injected = annotations.contains_key(STATUS_ANNOTATION);
