@@ -16,6 +16,8 @@ pub const STATUS_ANNOTATION: &str = "sidecar.istio.io/status";
 pub const ISTIO_NAMESPACE: &str = "istio-system";
 pub const MANAGER_NAME: &str = "istio-controller-manager";
 pub const VERSION_LABEL: &str = "app.kubernetes.io/version";
+/// Env var of the module manager that switches it to the FIPS images.
+pub const FIPS_MODE_ENV: &str = "KYMA_FIPS_MODE_ENABLED";
 /// Env vars of `istio-proxy` that the planner compares.
 pub const PROXY_ENV: &[&str] = &[
     "ISTIO_META_DNS_CAPTURE",
@@ -319,15 +321,24 @@ pub fn module_release(d: &Deployment) -> ModuleRelease {
         .as_ref()
         .and_then(|l| l.get(VERSION_LABEL))
         .and_then(|v| v.parse().ok());
-    let proxy_image = d
-        .spec
-        .as_ref()
-        .into_iter()
-        .flat_map(|s| s.template.spec.iter())
-        .flat_map(|s| s.containers.iter())
-        .flat_map(|c| c.env.iter().flatten())
-        .find(|e| e.name == "proxyv2")
-        .and_then(|e| e.value.clone());
+    let env = |name: &str| {
+        d.spec
+            .as_ref()
+            .into_iter()
+            .flat_map(|s| s.template.spec.iter())
+            .flat_map(|s| s.containers.iter())
+            .flat_map(|c| c.env.iter().flatten())
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    // In FIPS mode the manager installs the `*-fips` images.
+    let fips = env(FIPS_MODE_ENV)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "TRUE" | "true" | "True"));
+    let proxy_image = if fips {
+        env("proxyv2-fips").or_else(|| env("proxyv2"))
+    } else {
+        env("proxyv2")
+    };
     ModuleRelease {
         version,
         proxy_image,

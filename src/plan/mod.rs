@@ -29,6 +29,8 @@ pub const FORMAT_VERSION: u32 = 1;
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     IstioVersion,
+    /// The same Istio version in another build of the image (`1.29.1-1` -> `1.29.1-2`).
+    ImageRebuild,
     PrometheusMerge,
     CompatibilityMode,
     DnsProxying,
@@ -41,6 +43,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::IstioVersion => "istio-version",
+            Reason::ImageRebuild => "image-rebuild",
             Reason::PrometheusMerge => "prometheus-merge",
             Reason::CompatibilityMode => "compatibility-mode",
             Reason::DnsProxying => "dns-proxying",
@@ -201,6 +204,8 @@ pub struct Options {
     pub exclude: Vec<String>,
     /// Only these namespaces (empty: all).
     pub namespaces: Vec<String>,
+    /// Leave out `image-rebuild` (same Istio version, another image build).
+    pub no_image_rebuild: bool,
 }
 
 impl Plan {
@@ -212,7 +217,8 @@ impl Plan {
 /// Computes the plan. Pure: the same inputs give the same plan.
 pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
     let istio = desired.istio.as_ref();
-    let targets = settings::targets(desired, live);
+    let mut targets = settings::targets(desired, live);
+    targets.image_rebuild = !opts.no_image_rebuild;
     let mut notices = Vec::new();
     let control_plane = versions::control_plane(desired, live, &mut notices);
     let ready = control_plane.ready;

@@ -22,6 +22,8 @@ pub struct Targets {
     pub uninstall: bool,
     pub istio: Option<Version>,
     pub proxy_image: Option<String>,
+    /// Judge `image-rebuild` (a build suffix change with the same Istio version).
+    pub image_rebuild: bool,
     pub prometheus_merge: bool,
     pub status_port: u16,
     pub compatibility_mode: bool,
@@ -72,7 +74,7 @@ fn istio_version(proxy: &Proxy, t: &Targets) -> Option<Finding> {
     let target = t.istio?;
     let image = ImageRef::parse(&proxy.image);
     match image.version() {
-        Some(v) if v == target => None,
+        Some(v) if v == target => image_rebuild(&image, t),
         Some(v) => Some(Finding::new(
             Reason::IstioVersion,
             format!("istio-proxy {v} -> {target}"),
@@ -92,4 +94,31 @@ fn istio_version(proxy: &Proxy, t: &Targets) -> Option<Finding> {
             ))
         }
     }
+}
+
+/// The numeric build suffix of a tag (`1.29.1-2` -> `2`); flavours such as `-distroless` are none.
+fn build(tag: Option<&str>) -> Option<&str> {
+    let (_, b) = tag?.split_once('-')?;
+    (!b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())).then_some(b)
+}
+
+/// `image-rebuild`: the release names a build of the target version (the FIPS images' `-N`) that
+/// the pod does not run.
+fn image_rebuild(image: &ImageRef, t: &Targets) -> Option<Finding> {
+    if !t.image_rebuild {
+        return None;
+    }
+    let wanted = ImageRef::parse(t.proxy_image.as_deref()?);
+    let want = build(wanted.tag.as_deref())?;
+    let have = build(image.tag.as_deref());
+    (have != Some(want)).then(|| {
+        Finding::new(
+            Reason::ImageRebuild,
+            format!(
+                "istio-proxy image build {} -> {} (same Istio version)",
+                image.tag.as_deref().unwrap_or("untagged"),
+                wanted.tag.as_deref().unwrap_or_default()
+            ),
+        )
+    })
 }

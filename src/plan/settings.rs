@@ -34,6 +34,7 @@ pub fn targets(desired: &Desired, live: &LiveState) -> Targets {
         uninstall: spec.is_none(),
         istio: desired.istio_version,
         proxy_image: desired.proxy_image.clone(),
+        image_rebuild: true,
         prometheus_merge: spec.is_some_and(|s| s.prometheus_merge()),
         status_port: live.status_port.unwrap_or(DEFAULT_STATUS_PORT),
         compatibility_mode: spec.is_some_and(|s| s.compatibility_mode()),

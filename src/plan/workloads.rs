@@ -547,6 +547,13 @@ fn restarted_for(ctx: &Ctx, reasons: &[Reason]) -> String {
                 "istio-version={}",
                 t.istio.map(|v| v.to_string()).unwrap_or_default()
             ),
+            Reason::ImageRebuild => format!(
+                "image-rebuild={}",
+                t.proxy_image
+                    .as_deref()
+                    .and_then(|i| crate::istio::ImageRef::parse(i).tag)
+                    .unwrap_or_default()
+            ),
             Reason::PrometheusMerge => format!("prometheus-merge={}", on_off(t.prometheus_merge)),
             Reason::CompatibilityMode => {
                 format!("compatibility-mode={}", on_off(t.compatibility_mode))

@@ -5,6 +5,7 @@
 mod control_plane;
 mod cr_and_defaults;
 mod gateways;
+mod image_rebuild;
 mod prometheus;
 mod proxy_metadata;
 mod resources;
