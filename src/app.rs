@@ -69,7 +69,7 @@ fn apply(cfg: &ApplyConfig, out: &mut dyn Write) -> Result<ExitCode> {
     let report = runtime()?.block_on(async {
         let client = cluster::connect(&cfg.plan.cluster).await?;
         let live = cluster::read(&client, &mut cluster::Stats::default()).await?;
-        plan::versions::check(&desired, &live)?;
+        plan::upgrade::check(&desired, &live)?;
         let plan = plan::plan(&desired, &live, &cfg.plan.plan);
         crate::apply::run(&client, &desired, plan, &cfg.plan.plan, &cfg.options).await
     })?;
@@ -101,7 +101,7 @@ pub fn compute(cfg: &PlanConfig) -> Result<Plan> {
             cluster::read(&client, &mut cluster::Stats::default()).await
         })?,
     };
-    plan::versions::check(&desired, &live)?;
+    plan::upgrade::check(&desired, &live)?;
     Ok(plan::plan(&desired, &live, &cfg.plan))
 }
 

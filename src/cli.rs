@@ -99,6 +99,9 @@ pub struct PlanArgs {
     /// Only plan workloads in this namespace; repeatable.
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Vec<String>,
+    /// Leave out `image-rebuild` restarts (same Istio version, another image build).
+    #[arg(long)]
+    pub no_image_rebuild: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -107,6 +107,7 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
         plan: crate::plan::Options {
             exclude: args.exclude,
             namespaces: args.namespace,
+            no_image_rebuild: args.no_image_rebuild,
         },
     })
 }

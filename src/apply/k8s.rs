@@ -105,7 +105,8 @@ pub async fn wait_rollout(client: &Client, key: &ObjectKey, poll: Duration) -> R
             RolloutState::Failed(why) => {
                 return Err(Error::Failure(format!("{key}: rollout failed: {why}")));
             }
-            RolloutState::InProgress(_) => {
+            // Right after a restart the new pods become ready last: wait for them too.
+            RolloutState::InProgress(_) | RolloutState::Unready(_) => {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(poll);
             }

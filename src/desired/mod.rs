@@ -104,6 +104,27 @@ pub fn parse(source: Source, files: &[File], opts: &Options) -> Result<Desired> 
                         ),
                     ));
                 }
+                // Two release manifests must agree: which one the GitOps tool applies last is
+                // not for this tool to guess.
+                if let Some((first, m)) = &manifest
+                    && (m.version != release.version || m.proxy_image != release.proxy_image)
+                {
+                    let show = |r: &crate::live::ModuleRelease| {
+                        format!(
+                            "version {}, proxyv2 `{}`",
+                            r.version.map(|v| v.to_string()).unwrap_or_default(),
+                            r.proxy_image.as_deref().unwrap_or("unset")
+                        )
+                    };
+                    return Err(Error::input(
+                        &origin,
+                        format!(
+                            "Deployment {MANAGER_NAME} ({}) disagrees with the one in {first} ({}); keep exactly one module release",
+                            show(&release),
+                            show(m)
+                        ),
+                    ));
+                }
                 manifest = Some((origin.clone(), release));
             }
         }
@@ -280,6 +301,51 @@ mod tests {
             crate::error::report(&err).starts_with("d/ISTIO_MODULE_VERSION: "),
             "{err}"
         );
+    }
+
+    fn manager(version: &str, proxy: &str) -> String {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: istio-controller-manager\n  namespace: kyma-system\n  labels: {{app.kubernetes.io/version: \"{version}\"}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n      containers:\n      - name: manager\n        env:\n        - {{name: proxyv2, value: \"{proxy}\"}}\n"
+        )
+    }
+
+    #[test]
+    fn two_release_manifests_must_agree() {
+        let cases = [
+            ("1.30.0", "p:1.30.2", "1.30.1", "p:1.30.4", true),
+            ("1.30.0", "p:1.30.2", "1.30.0", "p:1.30.3", true),
+            ("1.30.0", "p:1.30.2", "1.30.0", "p:1.30.2", false),
+        ];
+        for (v1, p1, v2, p2, fails) in cases {
+            let f = vec![
+                File {
+                    path: "d/cr.yaml".into(),
+                    contents: CR.into(),
+                },
+                File {
+                    path: "d/a/istio-manager.yaml".into(),
+                    contents: manager(v1, p1).into(),
+                },
+                File {
+                    path: "d/b/istio-manager.yaml".into(),
+                    contents: manager(v2, p2).into(),
+                },
+            ];
+            let r = parse(source(), &f, &Options::default());
+            match (r, fails) {
+                (Err(e), true) => {
+                    let e = e.to_string();
+                    assert!(e.starts_with("d/b/istio-manager.yaml: "), "{e}");
+                    assert!(e.contains("d/a/istio-manager.yaml"), "{e}");
+                    assert!(matches!(
+                        parse(source(), &f, &Options::default()),
+                        Err(Error::Input { .. })
+                    ));
+                }
+                (Ok(d), false) => assert_eq!(d.module_version, Some(Version::new(1, 30, 0))),
+                (r, _) => panic!("{v1}/{p1} and {v2}/{p2}: {:?}", r.map(|d| d.module_version)),
+            }
+        }
     }
 
     #[test]

@@ -181,6 +181,10 @@ const MODULE_TABLE: &[TableRow] = {
         ((1, 28, 0), (1, 28, 0), Exact(v(1, 30, 2))),
         ((1, 29, 0), (1, 29, 0), Exact(v(1, 30, 2))),
         ((1, 30, 0), (1, 30, 0), Exact(v(1, 30, 2))),
+        ((1, 30, 1), (1, 30, 1), Exact(v(1, 30, 4))),
+        ((1, 31, 0), (1, 31, 0), Exact(v(1, 30, 4))),
+        ((1, 32, 0), (1, 32, 0), Exact(v(1, 31, 0))),
+        ((1, 33, 0), (1, 33, 0), Exact(v(1, 31, 1))),
     ]
 };
 
@@ -293,7 +297,49 @@ mod tests {
             Some(TableEntry::Ambiguous { .. })
         ));
         assert_eq!(istio_for_module(v("1.4.0")), None);
-        assert_eq!(istio_for_module(v("1.31.0")), None);
+        // Releases after 1.30.0.
+        for (module, istio) in [
+            ("1.30.1", "1.30.4"),
+            ("1.31.0", "1.30.4"),
+            ("1.32.0", "1.31.0"),
+            ("1.33.0", "1.31.1"),
+        ] {
+            assert_eq!(
+                istio_for_module(v(module)),
+                Some(TableEntry::Exact(v(istio))),
+                "{module}"
+            );
+        }
+        assert_eq!(istio_for_module(v("1.30.2")), None, "not released");
+        assert_eq!(istio_for_module(v("1.31.1")), None, "not released");
+        assert_eq!(istio_for_module(v("1.34.0")), None);
+    }
+
+    #[test]
+    fn steps_are_judged_on_istio_versions_not_module_versions() {
+        let istio = |m: &str| match istio_for_module(m.parse().unwrap()) {
+            Some(TableEntry::Exact(v)) => v,
+            e => panic!("{m}: {e:?}"),
+        };
+        // (from module, to module, allowed)
+        let cases = [
+            ("1.30.0", "1.30.1", true),  // 1.30.2 -> 1.30.4
+            ("1.30.1", "1.31.0", true),  // 1.30.4 -> 1.30.4: the same Istio
+            ("1.31.0", "1.32.0", true),  // 1.30.4 -> 1.31.0
+            ("1.30.0", "1.33.0", true),  // 1.30.2 -> 1.31.1: one minor
+            ("1.27.4", "1.32.0", false), // 1.29.3 -> 1.31.0 skips 1.30
+            ("1.27.4", "1.30.0", true),  // 1.29.3 -> 1.30.2
+            ("1.26.8", "1.30.1", false), // 1.28.6 -> 1.30.4 skips 1.29
+            ("1.33.0", "1.32.0", false), // 1.31.1 -> 1.31.0: a downgrade
+            ("1.27.2", "1.27.1", false), // 1.29.2 -> 1.29.1: a downgrade
+        ];
+        for (from, to, ok) in cases {
+            assert_eq!(
+                check_step(istio(from), istio(to)).is_ok(),
+                ok,
+                "module {from} -> {to}"
+            );
+        }
     }
 
     #[test]

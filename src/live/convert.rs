@@ -18,6 +18,8 @@ pub const STATUS_ANNOTATION: &str = "sidecar.istio.io/status";
 pub const ISTIO_NAMESPACE: &str = "istio-system";
 pub const MANAGER_NAME: &str = "istio-controller-manager";
 pub const VERSION_LABEL: &str = "app.kubernetes.io/version";
+/// Env var of the module manager that switches it to the FIPS images.
+pub const FIPS_MODE_ENV: &str = "KYMA_FIPS_MODE_ENABLED";
 /// Env vars of `istio-proxy` that the planner compares.
 pub const PROXY_ENV: &[&str] = &[
     "ISTIO_META_DNS_CAPTURE",
@@ -35,7 +37,11 @@ fn kept_annotation(key: &str) -> bool {
         || key.starts_with("prometheus.io/")
         || key.starts_with("prometheus.istio.io/")
         || key.starts_with(TOOL_PREFIX)
+        || key == PROXY_CONFIG_ANNOTATION
 }
+
+/// The pod's own ProxyConfig overrides (per field over the mesh's `defaultConfig`).
+pub const PROXY_CONFIG_ANNOTATION: &str = "proxy.istio.io/config";
 
 fn ns(meta: &ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or("default")
@@ -149,15 +155,24 @@ pub fn module_release(d: &Deployment) -> ModuleRelease {
         .as_ref()
         .and_then(|l| l.get(VERSION_LABEL))
         .and_then(|v| v.parse().ok());
-    let proxy_image = d
-        .spec
-        .as_ref()
-        .into_iter()
-        .flat_map(|s| s.template.spec.iter())
-        .flat_map(|s| s.containers.iter())
-        .flat_map(|c| c.env.iter().flatten())
-        .find(|e| e.name == "proxyv2")
-        .and_then(|e| e.value.clone());
+    let env = |name: &str| {
+        d.spec
+            .as_ref()
+            .into_iter()
+            .flat_map(|s| s.template.spec.iter())
+            .flat_map(|s| s.containers.iter())
+            .flat_map(|c| c.env.iter().flatten())
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    // In FIPS mode the manager installs the `*-fips` images.
+    let fips = env(FIPS_MODE_ENV)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "TRUE" | "true" | "True"));
+    let proxy_image = if fips {
+        env("proxyv2-fips").or_else(|| env("proxyv2"))
+    } else {
+        env("proxyv2")
+    };
     ModuleRelease {
         version,
         proxy_image,
@@ -244,6 +259,12 @@ impl Builder {
         let name = meta.name.unwrap_or_default();
         let Some(spec) = p.spec else { return };
         let labels = meta.labels.unwrap_or_default();
+        // A pod that no longer runs (evicted, completed) or is terminating is not the control
+        // plane, nor a sidecar to restart.
+        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) || meta.deletion_timestamp.is_some() {
+            return;
+        }
         if namespace == ISTIO_NAMESPACE
             && labels.get(KYMA_MODULE_LABEL).is_some_and(|v| v == "istio")
         {
@@ -256,10 +277,6 @@ impl Builder {
                 containers.map(|c| (c.name.as_str(), c.image.as_deref())),
                 &mut self.state.control_plane,
             );
-        }
-        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-        if matches!(phase, Some("Succeeded" | "Failed")) || meta.deletion_timestamp.is_some() {
-            return;
         }
         let annotations = meta.annotations.unwrap_or_default();
         let injected = annotations.contains_key(STATUS_ANNOTATION);

@@ -223,7 +223,8 @@ pub struct Pod {
     /// Only labels the planner reads ([`PLANNER_LABELS`]) and those a PodDisruptionBudget
     /// selector of the pod's namespace names.
     pub labels: SharedMap,
-    /// Only annotations the planner reads (`sidecar.istio.io/*`, `prometheus.*`, `istio-rollout/*`),
+    /// Only annotations the planner reads (`sidecar.istio.io/*`, `prometheus.*`, `istio-rollout/*`,
+    /// `proxy.istio.io/config`),
     /// without `sidecar.istio.io/status`, whose presence is [`Pod::injected`].
     pub annotations: SharedMap,
     pub injected: bool,

@@ -6,6 +6,9 @@ use super::{OwnerSpec, RolloutStatus};
 pub enum RolloutState {
     Complete,
     InProgress(String),
+    /// No rollout is under way (the template's revision is everywhere) but not every pod is
+    /// ready or available: waiting would not change that.
+    Unready(String),
     Failed(String),
     /// The kind has no rollout (ReplicaSet, Job, ...) or its strategy does not roll (OnDelete).
     NotApplicable,
@@ -50,7 +53,7 @@ fn deployment(replicas: i32, s: &RolloutStatus) -> RolloutState {
         ));
     }
     if s.available < s.updated {
-        return RolloutState::InProgress(format!(
+        return RolloutState::Unready(format!(
             "{} of {} updated replicas available",
             s.available, s.updated
         ));
@@ -62,15 +65,15 @@ fn stateful_set(replicas: i32, partition: i32, s: &RolloutStatus) -> RolloutStat
     if s.generation > s.observed_generation {
         return RolloutState::InProgress("waiting for the rollout to be observed".into());
     }
-    if s.available < replicas {
-        return RolloutState::InProgress(format!("{} of {replicas} pods ready", s.available));
-    }
     if s.updated < replicas - partition {
         return RolloutState::InProgress(format!(
             "{} of {} pods updated",
             s.updated,
             replicas - partition
         ));
+    }
+    if s.available < replicas {
+        return RolloutState::Unready(format!("{} of {replicas} pods ready", s.available));
     }
     RolloutState::Complete
 }
@@ -83,7 +86,7 @@ fn daemon_set(s: &RolloutStatus) -> RolloutState {
         return RolloutState::InProgress(format!("{} of {} pods updated", s.updated, s.replicas));
     }
     if s.available < s.replicas {
-        return RolloutState::InProgress(format!(
+        return RolloutState::Unready(format!(
             "{} of {} updated pods available",
             s.available, s.replicas
         ));
@@ -131,13 +134,14 @@ mod tests {
         assert!(
             matches!(rollout_state(&dep(surging)), RolloutState::InProgress(m) if m.contains("old replicas"))
         );
+        // Every replica updated, one not available: no rollout is under way.
         let unavailable = RolloutStatus {
             available: 2,
             ..done.clone()
         };
         assert!(matches!(
             rollout_state(&dep(unavailable)),
-            RolloutState::InProgress(_)
+            RolloutState::Unready(_)
         ));
         let failed = RolloutStatus {
             deadline_exceeded: true,
@@ -188,6 +192,17 @@ mod tests {
             rollout_state(&OwnerSpec::DaemonSet {
                 on_delete: false,
                 status: s.clone()
+            }),
+            RolloutState::Unready(_)
+        ));
+        let updating = RolloutStatus {
+            updated: 2,
+            ..s.clone()
+        };
+        assert!(matches!(
+            rollout_state(&OwnerSpec::DaemonSet {
+                on_delete: false,
+                status: updating
             }),
             RolloutState::InProgress(_)
         ));

@@ -84,7 +84,7 @@ struct AddOwner<'a> {
     group: &'a str,
     kind: &'a str,
     doc: Option<Value>,
-    result: Result<(), String>,
+    result: Result<(), Invalid>,
 }
 
 impl super::kinds::Visit for AddOwner<'_> {

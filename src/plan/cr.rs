@@ -1,5 +1,7 @@
-//! The `Istio` CR: desired (git) against live, limited to the fields git sets, so values the
-//! server or operator filled in are not shown as removals.
+//! The `Istio` CR: desired (git) against live. The spec is compared whole: the CRD has no
+//! defaults, so a field the live CR has and git lacks is a change back to the module's default and
+//! shows as a removal. Metadata is limited to the keys git sets, so labels and annotations the
+//! server or the operator add are not shown as removals.
 
 use crate::desired::Desired;
 use crate::istio::Istio;
@@ -34,7 +36,8 @@ pub struct CrChange {
     pub action: CrAction,
     pub namespace: String,
     pub name: String,
-    /// Unified diff, live (`---`) against git (`+++`), of the fields git sets. Empty when equal.
+    /// Unified diff, live (`---`) against git (`+++`): the whole spec, and the metadata git sets.
+    /// Empty when equal.
     pub diff: String,
 }
 
@@ -116,7 +119,9 @@ pub fn diff(desired: &Desired, live: &LiveState) -> CrChange {
             let (action, old) = match have {
                 None => (CrAction::Create, String::new()),
                 Some(h) => {
-                    let have_v = project(&want_v, &manifest_value(h)).unwrap_or_default();
+                    let mut have_v = manifest_value(h);
+                    have_v["metadata"] =
+                        project(&want_v["metadata"], &have_v["metadata"]).unwrap_or_default();
                     let old = yaml(&have_v);
                     let action = if old == yaml(&want_v) {
                         CrAction::None

@@ -29,10 +29,16 @@ fn settings(spec: &IstioSpec) -> GatewaySettings {
         trust_domain: c
             .and_then(|c| c.trust_domain.clone())
             .unwrap_or_else(|| "cluster.local".into()),
-        stats_inclusion: c
-            .and_then(|c| c.proxy_stats_matcher.as_ref())
-            .and_then(|m| m.inclusion_regexps.clone())
-            .unwrap_or_default(),
+        // A set: the operator sorts it, so a reorder or a repeat is no change.
+        stats_inclusion: {
+            let mut v = c
+                .and_then(|c| c.proxy_stats_matcher.as_ref())
+                .and_then(|m| m.inclusion_regexps.clone())
+                .unwrap_or_default();
+            v.sort();
+            v.dedup();
+            v
+        },
     }
 }
 
@@ -55,18 +61,28 @@ pub fn last_applied(
     })())
 }
 
-/// The ingress gateway's findings, empty when nothing differs or nothing was applied yet.
-pub fn findings(desired: &Desired, live: &LiveState) -> Vec<Finding> {
+/// The ingress gateway's findings, empty when nothing differs or nothing was applied yet. A
+/// `lastAppliedConfiguration` that does not parse is said in a notice and counts as nothing
+/// applied (every setting git makes differs, as the operator sees it).
+pub fn findings(desired: &Desired, live: &LiveState, notices: &mut Vec<String>) -> Vec<Finding> {
     let Some(want) = desired.istio.as_ref() else {
         return Vec::new();
     };
     let name = want.metadata.name.as_deref().unwrap_or("default");
-    let Some(applied) = live
-        .istio_cr(NAMESPACE, name)
-        .and_then(last_applied)
-        .and_then(Result::ok)
-    else {
+    let Some(cr) = live.istio_cr(NAMESPACE, name) else {
         return Vec::new();
+    };
+    let applied = match last_applied(cr) {
+        None => return Vec::new(),
+        Some(Ok(a)) => a,
+        Some(Err(e)) => {
+            notices.push(format!(
+                "the annotation {LAST_APPLIED_ANNOTATION} of Istio CR {}/{} does not parse ({e}): planned as if the operator had applied nothing",
+                cr.metadata.namespace.as_deref().unwrap_or_default(),
+                cr.metadata.name.as_deref().unwrap_or_default()
+            ));
+            IstioSpec::default()
+        }
     };
     let (w, a) = (settings(&want.spec), settings(&applied));
     let mut out = Vec::new();

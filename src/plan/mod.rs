@@ -4,8 +4,15 @@
 //! successful rollout the same inputs give an empty plan.
 pub mod cr;
 pub mod gateway;
+pub mod prometheus;
+pub mod proxy_metadata;
 pub mod quantity;
+pub mod resources;
 pub mod rules;
+pub mod settings;
+#[cfg(test)]
+mod tests;
+pub mod upgrade;
 pub mod versions;
 mod workloads;
 
@@ -23,6 +30,8 @@ pub const FORMAT_VERSION: u32 = 1;
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     IstioVersion,
+    /// The same Istio version in another build of the image (`1.29.1-1` -> `1.29.1-2`).
+    ImageRebuild,
     PrometheusMerge,
     CompatibilityMode,
     DnsProxying,
@@ -35,6 +44,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::IstioVersion => "istio-version",
+            Reason::ImageRebuild => "image-rebuild",
             Reason::PrometheusMerge => "prometheus-merge",
             Reason::CompatibilityMode => "compatibility-mode",
             Reason::DnsProxying => "dns-proxying",
@@ -187,6 +197,9 @@ pub struct Plan {
     pub uninstall: bool,
     pub cr: cr::CrChange,
     pub workloads: Vec<Entry>,
+    /// Plan-wide errors: what the target would break (sidecars left out of support).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
     /// Plan-wide warnings (several CRs, missing objects, ...).
     pub notices: Vec<String>,
     pub summary: Summary,
@@ -199,6 +212,8 @@ pub struct Options {
     pub exclude: Vec<String>,
     /// Only these namespaces (empty: all).
     pub namespaces: Vec<String>,
+    /// Leave out `image-rebuild` (same Istio version, another image build).
+    pub no_image_rebuild: bool,
 }
 
 impl Plan {
@@ -210,53 +225,14 @@ impl Plan {
 /// Computes the plan. Pure: the same inputs give the same plan.
 pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
     let istio = desired.istio.as_ref();
-    let spec = istio.map(|i| &i.spec);
-    let targets = rules::Targets {
-        uninstall: istio.is_none(),
-        istio: desired.istio_version,
-        proxy_image: desired.proxy_image.clone(),
-        prometheus_merge: spec.is_some_and(|s| s.prometheus_merge()),
-        status_port: live.status_port.unwrap_or(rules::DEFAULT_STATUS_PORT),
-        compatibility_mode: spec.is_some_and(|s| s.compatibility_mode()),
-        dns_proxying: spec.and_then(|s| s.dns_proxying()),
-        proxy_resources: spec.and_then(|s| s.proxy_resources().cloned()),
-    };
+    let mut targets = settings::targets(desired, live);
+    targets.image_rebuild = !opts.no_image_rebuild;
     let mut notices = Vec::new();
-    let cp_versions = live.control_plane_versions();
-    let ready = match desired.istio_version {
-        Some(t) => cp_versions == [t],
-        None => true,
-    };
-    if let (false, Some(t)) = (ready, desired.istio_version) {
-        let now = if cp_versions.is_empty() {
-            "no control-plane version could be read".to_string()
-        } else {
-            format!("it runs {}", join(&cp_versions))
-        };
-        notices.push(format!(
-            "the control plane does not run Istio {t} yet ({now}): version restarts must wait for it, or the old proxy is injected again"
-        ));
-    }
-    if live.istio_crs.len() > 1 {
-        let names: Vec<String> = live
-            .istio_crs
-            .iter()
-            .map(|i| {
-                format!(
-                    "{}/{}",
-                    i.metadata.namespace.as_deref().unwrap_or(""),
-                    i.metadata.name.as_deref().unwrap_or("")
-                )
-            })
-            .collect();
-        notices.push(format!(
-            "the cluster has {} Istio CRs ({}): the operator reconciles only the oldest",
-            names.len(),
-            names.join(", ")
-        ));
-    }
+    let control_plane = versions::control_plane(desired, live, &mut notices);
+    let ready = control_plane.ready;
+    notices.extend(settings::several_crs_notice(desired, live));
     let cr_change = cr::diff(desired, live);
-    let gateway = gateway::findings(desired, live);
+    let gateway = gateway::findings(desired, live, &mut notices);
     let signature = gateway::signature(desired);
     let (mut workloads, in_sync) = workloads::entries(
         live,
@@ -294,7 +270,7 @@ pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
     }
     summary.pending =
         cr_change.action != cr::CrAction::None || workloads.iter().any(|e| e.action.is_pending());
-    let live_istio = match cp_versions.as_slice() {
+    let live_istio = match control_plane.versions.as_slice() {
         [one] => Some(*one),
         _ => None,
     };
@@ -313,27 +289,19 @@ pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
             proxy_image: desired.proxy_image.clone(),
             istio_from: desired.istio_version_from.clone(),
         },
-        control_plane: ControlPlane {
-            versions: cp_versions,
-            ready,
-        },
+        control_plane,
         uninstall: istio.is_none(),
         cr: cr_change,
         workloads,
+        errors: versions::skew_error(desired.istio_version, live)
+            .into_iter()
+            .collect(),
         notices,
         summary,
     }
 }
-
-fn join(v: &[Version]) -> String {
-    v.iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
-mod tests {
+mod names {
     use super::*;
     use crate::apply::report::Result as ApplyResult;
     use crate::istio::cr::ForwardClientCertDetails as Fccd;
@@ -350,6 +318,7 @@ mod tests {
         use Reason::*;
         let reasons = [
             IstioVersion,
+            ImageRebuild,
             PrometheusMerge,
             CompatibilityMode,
             DnsProxying,

@@ -1,10 +1,11 @@
-//! Why a pod needs a restart: one function per rule, each comparing what the pod runs with what
-//! git asks for. Nothing here remembers the past, so a pod that runs the target is never planned.
+//! Why a pod needs a restart: [`check_pod`] runs every rule family, each comparing what the pod
+//! runs with what git asks for (the Istio version here; `prometheus`, `proxy_metadata` and
+//! `resources` in their own files). Nothing remembers the past, so a pod that runs the target is
+//! never planned.
 
-use super::quantity;
+use super::proxy_metadata;
+use super::resources::{self, ResourcesTarget};
 use super::{Finding, Reason};
-use crate::istio::cr::Resources;
-use crate::istio::version::compatibility_proxy_flags;
 use crate::istio::{ImageRef, Version};
 use crate::live::{Pod, Proxy};
 
@@ -16,28 +17,33 @@ pub const DEFAULT_STATUS_PORT: u16 = 15020;
 /// What every injected pod should look like, derived from the desired state and the mesh config.
 #[derive(Clone, Debug, Default)]
 pub struct Targets {
+    /// Git's CR is not the one the operator reconciles: the name of the one it does.
+    pub other_cr_wins: Option<String>,
     pub uninstall: bool,
     pub istio: Option<Version>,
     pub proxy_image: Option<String>,
+    /// Judge `image-rebuild` (a build suffix change with the same Istio version).
+    pub image_rebuild: bool,
     pub prometheus_merge: bool,
     pub status_port: u16,
     pub compatibility_mode: bool,
-    /// `None`: the CR leaves DNS proxying to the module default, which this tool does not judge.
-    pub dns_proxying: Option<bool>,
-    /// `None`: the CR leaves sidecar resources to the module default.
-    pub proxy_resources: Option<Resources>,
+    /// `spec.config.enableDNSProxying`; unset is the module default, off.
+    pub dns_proxying: bool,
+    pub proxy_resources: ResourcesTarget,
 }
 
-/// Gateways are restarted by their own rule, not as sidecars.
+/// The module's own gateways (in `istio-system`, not webhook-injected) are restarted by their
+/// own rule, not as sidecars. An injected gateway elsewhere is a workload like any other.
 pub fn is_gateway(pod: &Pod) -> bool {
-    matches!(
-        pod.labels.get("istio").map(String::as_str),
-        Some("ingressgateway" | "egressgateway")
-    )
+    &*pod.namespace == super::gateway::GATEWAY_NAMESPACE
+        && matches!(
+            pod.labels.get("istio").map(String::as_str),
+            Some("ingressgateway" | "egressgateway")
+        )
 }
 
-/// Every rule that applies to one pod. Reads only the pod's proxy, annotations, labels and
-/// `injected`: the planner shares one result between pods for which those are the same.
+/// Every rule that applies to one pod. Reads only the pod's namespace, proxy, annotations, labels
+/// and `injected`: the planner shares one result between pods for which those are the same.
 pub fn check_pod(pod: &Pod, t: &Targets) -> Vec<Finding> {
     let Some(proxy) = &pod.proxy else {
         return Vec::new();
@@ -56,10 +62,11 @@ pub fn check_pod(pod: &Pod, t: &Targets) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     out.extend(istio_version(proxy, t));
-    out.extend(prometheus_merge(pod, t));
-    out.extend(compatibility_mode(proxy, t));
-    out.extend(dns_proxying(proxy, t));
-    out.extend(proxy_resources(pod, proxy, t));
+    out.extend(super::prometheus::check(pod, t));
+    let overrides = proxy_metadata::overrides(pod);
+    out.extend(proxy_metadata::compatibility_mode(proxy, &overrides, t));
+    out.extend(proxy_metadata::dns_proxying(proxy, &overrides, t));
+    out.extend(resources::check(pod, proxy, &t.proxy_resources));
     out
 }
 
@@ -67,7 +74,7 @@ fn istio_version(proxy: &Proxy, t: &Targets) -> Option<Finding> {
     let target = t.istio?;
     let image = ImageRef::parse(&proxy.image);
     match image.version() {
-        Some(v) if v == target => None,
+        Some(v) if v == target => image_rebuild(&image, t),
         Some(v) => Some(Finding::new(
             Reason::IstioVersion,
             format!("istio-proxy {v} -> {target}"),
@@ -89,127 +96,29 @@ fn istio_version(proxy: &Proxy, t: &Targets) -> Option<Finding> {
     }
 }
 
-/// Pods that opt out of scraping or metrics merging never get the merge annotations.
-pub fn prometheus_opt_out(pod: &Pod) -> bool {
-    pod.annotations
-        .get("prometheus.io/scrape")
-        .is_some_and(|v| v == "false")
-        || pod
-            .annotations
-            .get("prometheus.istio.io/merge-metrics")
-            .is_some_and(|v| v == "false")
+/// The numeric build suffix of a tag (`1.29.1-2` -> `2`); flavours such as `-distroless` are none.
+fn build(tag: Option<&str>) -> Option<&str> {
+    let (_, b) = tag?.split_once('-')?;
+    (!b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())).then_some(b)
 }
 
-fn prometheus_merge(pod: &Pod, t: &Targets) -> Option<Finding> {
-    if prometheus_opt_out(pod) {
+/// `image-rebuild`: the release names a build of the target version (the FIPS images' `-N`) that
+/// the pod does not run.
+fn image_rebuild(image: &ImageRef, t: &Targets) -> Option<Finding> {
+    if !t.image_rebuild {
         return None;
     }
-    let port = t.status_port.to_string();
-    let merged = pod
-        .annotations
-        .get("prometheus.io/path")
-        .map(String::as_str)
-        == Some(PROMETHEUS_PATH)
-        && pod.annotations.get("prometheus.io/port") == Some(&port);
-    match (t.prometheus_merge, merged) {
-        (true, false) => Some(Finding::new(
-            Reason::PrometheusMerge,
-            "prometheus merge annotations missing (merge is on)",
-        )),
-        (false, true) => Some(Finding::new(
-            Reason::PrometheusMerge,
-            "prometheus merge annotations present (merge is off)",
-        )),
-        _ => None,
-    }
-}
-
-fn compatibility_mode(proxy: &Proxy, t: &Targets) -> Option<Finding> {
-    let target = t.istio?;
-    let flags = compatibility_proxy_flags(target);
-    if flags.is_empty() {
-        return None;
-    }
-    let present = flags
-        .iter()
-        .filter(|(k, v)| proxy.env.get(*k).map(String::as_str) == Some(*v))
-        .count();
-    let minor = format!("{}.{}", target.major, target.minor);
-    if t.compatibility_mode && present < flags.len() {
-        Some(Finding::new(
-            Reason::CompatibilityMode,
-            format!("compatibility flags of Istio {minor} missing (mode is on)"),
-        ))
-    } else if !t.compatibility_mode && present > 0 {
-        Some(Finding::new(
-            Reason::CompatibilityMode,
-            format!("compatibility flags of Istio {minor} present (mode is off)"),
-        ))
-    } else {
-        None
-    }
-}
-
-fn dns_proxying(proxy: &Proxy, t: &Targets) -> Option<Finding> {
-    let want = t.dns_proxying?;
-    let has = proxy
-        .env
-        .get("ISTIO_META_DNS_CAPTURE")
-        .is_some_and(|v| v == "true");
-    let word = |b: bool| if b { "on" } else { "off" };
-    (want != has).then(|| {
+    let wanted = ImageRef::parse(t.proxy_image.as_deref()?);
+    let want = build(wanted.tag.as_deref())?;
+    let have = build(image.tag.as_deref());
+    (have != Some(want)).then(|| {
         Finding::new(
-            Reason::DnsProxying,
-            format!("DNS proxying {} -> {}", word(has), word(want)),
+            Reason::ImageRebuild,
+            format!(
+                "istio-proxy image build {} -> {} (same Istio version)",
+                image.tag.as_deref().unwrap_or("untagged"),
+                wanted.tag.as_deref().unwrap_or_default()
+            ),
         )
     })
-}
-
-fn proxy_resources(pod: &Pod, proxy: &Proxy, t: &Targets) -> Vec<Finding> {
-    let Some(desired) = t.proxy_resources.as_ref() else {
-        return Vec::new();
-    };
-    let desired = Some(desired);
-    let req = desired.and_then(|r| r.requests.as_ref());
-    let lim = desired.and_then(|r| r.limits.as_ref());
-    let checks = [
-        (
-            "requests.cpu",
-            "sidecar.istio.io/proxyCPU",
-            req.and_then(|q| q.cpu.as_ref()),
-            &proxy.requests.cpu,
-        ),
-        (
-            "requests.memory",
-            "sidecar.istio.io/proxyMemory",
-            req.and_then(|q| q.memory.as_ref()),
-            &proxy.requests.memory,
-        ),
-        (
-            "limits.cpu",
-            "sidecar.istio.io/proxyCPULimit",
-            lim.and_then(|q| q.cpu.as_ref()),
-            &proxy.limits.cpu,
-        ),
-        (
-            "limits.memory",
-            "sidecar.istio.io/proxyMemoryLimit",
-            lim.and_then(|q| q.memory.as_ref()),
-            &proxy.limits.memory,
-        ),
-    ];
-    checks
-        .into_iter()
-        .filter_map(|(field, annotation, from_cr, actual)| {
-            // The pod's own annotation wins over the CR, as it does at injection.
-            let want = pod.annotations.get(annotation).or(from_cr)?;
-            let have = actual.as_deref().unwrap_or("unset");
-            (!quantity::same(want, have)).then(|| {
-                Finding::new(
-                    Reason::ProxyResources,
-                    format!("istio-proxy {field} {have} -> {want}"),
-                )
-            })
-        })
-        .collect()
 }

@@ -1,127 +1,112 @@
-//! The module's upgrade rules: the versions git asks for against those that run. Pure, like the
-//! rest of the planner; checked before anything is planned or applied.
+//! The control plane against the target: whether restarts can start now, and the version skew
+//! that sidecars left behind would have.
 
+use super::ControlPlane;
+use super::rules::is_gateway;
 use crate::desired::Desired;
-use crate::error::{Error, Invalid};
-use crate::istio::version::check_step;
-use crate::live::LiveState;
+use crate::istio::{ImageRef, Version};
+use crate::live::{LiveState, Pod};
 
-/// Whether the desired Istio and module versions may follow those that run: Istio one minor
-/// version at a time from the lowest control-plane version, no downgrade of either. An error names
-/// the file of the CR (or the desired directory).
-pub fn check(desired: &Desired, live: &LiveState) -> Result<(), Error> {
-    let origin = || {
-        desired
-            .istio_file
-            .clone()
-            .unwrap_or_else(|| desired.source.path.clone())
-    };
-    if let (Some(target), Some(lowest)) =
-        (desired.istio_version, live.control_plane_versions().first())
-    {
-        check_step(*lowest, target).map_err(|e| Error::Input {
-            origin: origin(),
-            source: Invalid::IstioStep(e),
-        })?;
-    }
-    if let (Some(target), Some(running)) = (
-        desired.module_version,
-        live.manager.as_ref().and_then(|m| m.version),
-    ) && target < running
-    {
-        return Err(Error::Input {
-            origin: origin(),
-            source: Invalid::ModuleDowngrade { running, target },
-        });
-    }
-    Ok(())
+fn join(v: &[Version]) -> String {
+    v.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::desired::Source;
-    use crate::error::report;
-    use crate::live::{ControlPlaneImage, ModuleRelease};
-
-    fn desired(istio: &str, module: &str) -> Desired {
-        Desired {
-            source: Source {
-                repo: "r".into(),
-                reference: "HEAD".into(),
-                commit: "c".into(),
-                path: "istio".into(),
-            },
-            istio: None,
-            istio_file: Some("istio/cr.yaml".into()),
-            module_version: Some(module.parse().unwrap()),
-            proxy_image: None,
-            istio_version: Some(istio.parse().unwrap()),
-            istio_version_from: "test".into(),
+/// What the control plane runs and whether the planned restarts can start: for an upgrade once it
+/// runs the target only (else the old proxy is injected again), for an uninstall once it is gone
+/// (else the sidecar is injected again).
+pub fn control_plane(
+    desired: &Desired,
+    live: &LiveState,
+    notices: &mut Vec<String>,
+) -> ControlPlane {
+    let versions = live.control_plane_versions();
+    let ready = match desired.istio_version {
+        Some(t) => versions == [t],
+        None if desired.istio.is_none() => versions.is_empty(),
+        None => true,
+    };
+    if !ready {
+        match desired.istio_version {
+            Some(t) => {
+                let now = if versions.is_empty() {
+                    "no control-plane version could be read".to_string()
+                } else {
+                    format!("it runs {}", join(&versions))
+                };
+                notices.push(format!(
+                    "the control plane does not run Istio {t} yet ({now}): version restarts must wait for it, or the old proxy is injected again"
+                ));
+            }
+            None => notices.push(format!(
+                "Istio still runs (the control plane runs {}): sidecar removals wait until it is uninstalled, or the sidecar is injected again",
+                join(&versions)
+            )),
         }
     }
+    ControlPlane { versions, ready }
+}
 
-    /// A cluster whose control plane runs the `istio` versions, under module `module`.
-    fn live(istio: &[&str], module: &str) -> LiveState {
-        LiveState {
-            manager: Some(ModuleRelease {
-                version: Some(module.parse().unwrap()),
-                proxy_image: None,
-            }),
-            control_plane: istio
-                .iter()
-                .map(|v| ControlPlaneImage {
-                    object: "Pod istio-system/istiod-1".into(),
-                    container: "discovery".into(),
-                    image: format!("registry.example/istio/pilot:{v}-distroless"),
-                })
-                .collect(),
-            ..Default::default()
-        }
-    }
+/// The first Istio version whose control plane no longer supports sidecars on `v`: a control
+/// plane may be at most one minor version ahead of its data plane.
+pub fn unsupported_from(v: Version) -> Version {
+    Version::new(v.major, v.minor + 2, 0)
+}
 
-    fn error(d: &Desired, l: &LiveState) -> String {
-        let e = check(d, l).unwrap_err();
-        assert_eq!(e.exit_code(), crate::error::ExitCode::InvalidInput);
-        report(&e)
-    }
+fn sidecar_version(pod: &Pod) -> Option<Version> {
+    ImageRef::parse(&pod.proxy.as_ref()?.image).version()
+}
 
-    #[test]
-    fn one_minor_version_up_and_the_same_version_pass() {
-        check(&desired("1.30.2", "1.30.0"), &live(&["1.29.3"], "1.29.0")).unwrap();
-        check(&desired("1.30.2", "1.30.0"), &live(&["1.30.2"], "1.30.0")).unwrap();
-        // Nothing runs yet: nothing to compare with.
-        check(&desired("1.30.2", "1.30.0"), &LiveState::default()).unwrap();
-    }
+/// For a workload that stays behind (skipped, manual, blocked): from which Istio version on its
+/// oldest sidecar is out of support. `None` when it does not run an older version than the target.
+pub fn stays_behind<'a>(
+    target: Option<Version>,
+    pods: impl Iterator<Item = &'a Pod>,
+) -> Option<String> {
+    let target = target?;
+    let oldest = pods.filter_map(sidecar_version).min()?;
+    (oldest < target).then(|| {
+        let from = unsupported_from(oldest);
+        format!(
+            "stays on Istio {oldest}: out of support once the control plane runs Istio {}.{} or later{}",
+            from.major,
+            from.minor,
+            if target >= from { " (the target does)" } else { "" }
+        )
+    })
+}
 
-    #[test]
-    fn the_lowest_running_version_counts() {
-        let l = live(&["1.30.2", "1.28.6"], "1.29.0");
-        assert_eq!(
-            error(&desired("1.30.2", "1.30.0"), &l),
-            "istio/cr.yaml: Istio upgrade from 1.28.6 to 1.30.2 skips a minor version; upgrade one minor version at a time"
-        );
+/// The error when the target would leave sidecars two or more minor versions behind.
+pub fn skew_error(target: Option<Version>, live: &LiveState) -> Option<String> {
+    let target = target?;
+    let mut behind: Vec<(Version, String)> = live
+        .pods
+        .iter()
+        .filter(|p| p.injected && !is_gateway(p))
+        .filter_map(|p| Some((sidecar_version(p)?, p)))
+        .filter(|(v, _)| target >= unsupported_from(*v))
+        .map(|(v, p)| (v, format!("{}/{}", p.namespace, p.name)))
+        .collect();
+    if behind.is_empty() {
+        return None;
     }
-
-    #[test]
-    fn downgrades_and_major_changes_are_refused() {
-        let l = live(&["1.29.3"], "1.29.0");
-        assert_eq!(
-            error(&desired("1.28.6", "1.29.0"), &l),
-            "istio/cr.yaml: Istio downgrade from 1.29.3 to 1.28.6 is not supported"
-        );
-        assert!(error(&desired("2.0.0", "1.29.0"), &l).contains("major version change"));
-        assert_eq!(
-            error(&desired("1.29.3", "1.20.0"), &l),
-            "istio/cr.yaml: module downgrade from 1.29.0 to 1.20.0 is not supported"
-        );
-    }
-
-    #[test]
-    fn without_a_cr_file_the_desired_directory_is_named() {
-        let mut d = desired("1.29.3", "1.20.0");
-        d.istio_file = None;
-        let e = error(&d, &live(&["1.29.3"], "1.29.0"));
-        assert!(e.starts_with("istio: module downgrade"), "{e}");
-    }
+    behind.sort();
+    let oldest = behind[0].0;
+    let names: Vec<&str> = behind.iter().take(5).map(|(_, n)| n.as_str()).collect();
+    let more = if behind.len() > 5 {
+        format!(" and {} more", behind.len() - 5)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "Istio {target} would leave {} two or more minor versions behind, out of support (the oldest runs {oldest}): {}{more}; a control plane supports sidecars at most one minor version older",
+        if behind.len() == 1 {
+            "1 sidecar".to_string()
+        } else {
+            format!("{} sidecars", behind.len())
+        },
+        names.join(", ")
+    ))
 }

@@ -2,7 +2,6 @@
 
 use super::rules::{self, PROXY_IMAGE_ANNOTATION, Targets, check_pod};
 use super::{Action, Entry, Finding, Reason};
-use crate::istio::cr::Resources;
 use crate::live::rollout::{RolloutState, rollout_state};
 use crate::live::{
     KYMA_MODULE_LABEL, KYMA_NAMESPACE, Kind, LiveState, ObjectKey, Owner, OwnerSpec, Pod, Proxy,
@@ -125,10 +124,16 @@ pub(super) fn entries(
         super::gateway::GATEWAY_NAMESPACE,
         super::gateway::GATEWAY_NAME,
     );
-    // The rules read only a pod's proxy, annotations, labels and injection: pods that share them
-    // (the live state shares them between the pods of a workload) share one result.
-    let mut checked: HashMap<(*const Proxy, *const Annotations, *const Labels, bool), Findings> =
-        HashMap::new();
+    // The rules read only a pod's namespace, proxy, annotations, labels and injection: pods that
+    // share them (the live state shares them between the pods of a workload) share one result.
+    type Shape = (
+        *const str,
+        *const Proxy,
+        *const Annotations,
+        *const Labels,
+        bool,
+    );
+    let mut checked: HashMap<Shape, Findings> = HashMap::new();
     // Every pod of an owner resolves to the same workload.
     let mut resolved: HashMap<(&str, &Kind, &str), (ObjectKey, Option<String>)> = HashMap::new();
     for pod in &live.pods {
@@ -136,6 +141,7 @@ pub(super) fn entries(
             None => Findings::default(),
             Some(proxy) => checked
                 .entry((
+                    Arc::as_ptr(&pod.namespace),
                     Arc::as_ptr(proxy),
                     Arc::as_ptr(&pod.annotations),
                     Arc::as_ptr(&pod.labels),
@@ -272,8 +278,11 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
             annotated.then(|| format!("opted out with the annotation {SKIP_ANNOTATION}: \"true\""))
         })
         .or_else(|| {
-            pods.iter()
-                .any(|(p, _)| p.annotations.contains_key(PROXY_IMAGE_ANNOTATION))
+            // Uninstall removes every sidecar, custom images included.
+            (!ctx.targets.uninstall
+                && pods
+                    .iter()
+                    .any(|(p, _)| p.annotations.contains_key(PROXY_IMAGE_ANNOTATION)))
                 .then(|| format!("custom proxy image ({PROXY_IMAGE_ANNOTATION}): never restarted, update the image by hand"))
         });
 
@@ -366,6 +375,11 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
         }
     }
 
+    if let (Action::Restart, Some(RolloutState::Unready(why))) = (action, &rollout) {
+        warnings.push(format!(
+            "not every pod is ready ({why}) and no rollout is under way: the restart replaces the unready pods too, and waits for the new ones to become ready"
+        ));
+    }
     let findings: Vec<&Finding> = pods.iter().flat_map(|(_, f)| f.iter()).collect();
     let reasons: Vec<Reason> = findings
         .iter()
@@ -373,6 +387,20 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let (action, note) = match super::settings::other_cr_verdict(ctx.targets, &reasons) {
+        Some(Ok(blocked)) if action != Action::Skip => (Action::Blocked, blocked),
+        Some(Err(w)) if action != Action::Skip => {
+            warnings.push(w);
+            (action, note)
+        }
+        _ => (action, note),
+    };
+    if matches!(action, Action::Skip | Action::Manual | Action::Blocked) {
+        warnings.extend(super::versions::stays_behind(
+            ctx.targets.istio,
+            pods.iter().map(|(p, _)| *p),
+        ));
+    }
     let total = pods.len();
     let mut counts: BTreeMap<&Finding, usize> = BTreeMap::new();
     for (_, fs) in &pods {
@@ -412,6 +440,9 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
             && let Some(t) = ctx.targets.istio
         {
             warnings.push(format!("waits until the control plane runs Istio {t}"));
+        }
+        if !ctx.control_plane_ready && reasons.contains(&Reason::Uninstall) {
+            warnings.push("waits until Istio is uninstalled".into());
         }
     }
     if action == Action::Manual && pods.iter().any(|(p, _)| p.restart_policy_never) {
@@ -466,6 +497,11 @@ fn rolling(rollout: &Option<RolloutState>) -> (Action, String) {
                 "a rollout is already under way ({why}): apply waits for it and checks the new pods again, never restarting on top"
             ),
         ),
+        // Pods that are not ready while no rollout is under way: waiting changes nothing.
+        Some(RolloutState::Unready(_)) => (
+            Action::Restart,
+            "rolling restart through the pod template".into(),
+        ),
         Some(RolloutState::Failed(why)) => (
             Action::Blocked,
             format!("its last rollout failed ({why}): fix the workload first, then plan again"),
@@ -495,19 +531,6 @@ fn on_off(b: bool) -> &'static str {
     if b { "on" } else { "off" }
 }
 
-fn resources_signature(r: Option<&Resources>) -> String {
-    let r = r.cloned().unwrap_or_default();
-    let q = |o: Option<String>| o.unwrap_or_else(|| "-".into());
-    let (req, lim) = (r.requests.unwrap_or_default(), r.limits.unwrap_or_default());
-    format!(
-        "{}/{}/{}/{}",
-        q(req.cpu),
-        q(req.memory),
-        q(lim.cpu),
-        q(lim.memory)
-    )
-}
-
 /// What a restart is for: the target of every reason. Written to the pod template by apply.
 fn restarted_for(ctx: &Ctx, reasons: &[Reason]) -> String {
     let t = ctx.targets;
@@ -518,17 +541,23 @@ fn restarted_for(ctx: &Ctx, reasons: &[Reason]) -> String {
                 "istio-version={}",
                 t.istio.map(|v| v.to_string()).unwrap_or_default()
             ),
+            Reason::ImageRebuild => format!(
+                "image-rebuild={}",
+                t.proxy_image
+                    .as_deref()
+                    .and_then(|i| crate::istio::ImageRef::parse(i).tag)
+                    .unwrap_or_default()
+            ),
             Reason::PrometheusMerge => format!("prometheus-merge={}", on_off(t.prometheus_merge)),
             Reason::CompatibilityMode => {
                 format!("compatibility-mode={}", on_off(t.compatibility_mode))
             }
             Reason::DnsProxying => {
-                format!("dns-proxying={}", on_off(t.dns_proxying.unwrap_or(false)))
+                format!("dns-proxying={}", on_off(t.dns_proxying))
             }
-            Reason::ProxyResources => format!(
-                "proxy-resources={}",
-                resources_signature(t.proxy_resources.as_ref())
-            ),
+            Reason::ProxyResources => {
+                format!("proxy-resources={}", t.proxy_resources.signature())
+            }
             Reason::IngressGatewayConfig => {
                 format!("ingress-gateway-config={}", ctx.gateway_signature)
             }

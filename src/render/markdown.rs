@@ -60,6 +60,9 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
             version_change(v.live.istio, v.target.istio)
         );
     }
+    for e in &plan.errors {
+        let _ = writeln!(md, "> [!CAUTION]\n> {}\n", cell(e));
+    }
     for n in &plan.notices {
         let _ = writeln!(md, "> [!WARNING]\n> {}\n", cell(n));
     }

@@ -91,6 +91,13 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "  sidecar image: {img}")?;
         }
     }
+    for e in &plan.errors {
+        writeln!(
+            out,
+            "  {} {e}",
+            p.paint("error:", Style::new().red().bold())
+        )?;
+    }
     for n in &plan.notices {
         writeln!(
             out,
@@ -111,7 +118,7 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
         action => {
             let what = match action {
                 CrAction::Create => "to be created",
-                CrAction::Update => "differs from git (fields git sets only)",
+                CrAction::Update => "differs from git",
                 _ => "not in git: GitOps prunes it (this tool never deletes it)",
             };
             writeln!(out, "Istio CR {}/{}: {what}", cr.namespace, cr.name)?;
@@ -153,6 +160,13 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
             // Skips need nobody: one line each, so a `--namespace` run stays readable.
             let line = format!("{head} ({pods}{kyma}): {}", e.note);
             writeln!(out, "{}", p.paint(&line, style(e.action)))?;
+            for w in &e.warnings {
+                writeln!(
+                    out,
+                    "    {} {w}",
+                    p.paint("warning:", Style::new().yellow())
+                )?;
+            }
             continue;
         }
         writeln!(

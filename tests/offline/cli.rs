@@ -276,7 +276,7 @@ fn version_file_alone_uses_the_release_table_or_the_override() {
     r.commit(
         &[
             ("istio/cr.yaml", &cr),
-            ("istio/ISTIO_MODULE_VERSION", "1.31.0\n"),
+            ("istio/ISTIO_MODULE_VERSION", "1.34.0\n"),
         ],
         &[],
         "x",
@@ -285,7 +285,7 @@ fn version_file_alone_uses_the_release_table_or_the_override() {
         &r,
         EXAMPLE_LIVE,
         &[],
-        "module 1.31.0 is not in the release table",
+        "module 1.34.0 is not in the release table",
     );
     let a = plan(
         &r,
@@ -504,11 +504,8 @@ fn a_closed_stdout_exits_0_quietly() {
     for args in [&plan[..], &json, &["crd"]] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_istio-rollout"))
+        let out = istio_rollout()
             .args(args)
-            .env_remove("ISTIO_ROLLOUT_REPO")
-            .env_remove("ISTIO_ROLLOUT_LIVE_STATE")
-            .env("NO_COLOR", "1")
             .stdout(writer)
             .output()
             .unwrap();
@@ -522,7 +519,7 @@ fn a_closed_stdout_exits_0_quietly() {
         );
     }
     // The same plan with its reader still there is pending (exit 1): the exit 0 above is the pipe's.
-    bin().args(plan).assert().code(1);
+    istio_rollout().args(plan).assert().code(1);
 }
 
 /// An error with causes is one line: the message, then each cause once.

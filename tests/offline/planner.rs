@@ -221,7 +221,7 @@ fn compatibility_mode_restarts_only_where_the_target_minor_has_proxy_flags() {
 }
 
 #[test]
-fn dns_proxying_only_when_the_cr_sets_it() {
+fn dns_proxying_follows_the_cr_and_unset_is_off() {
     let on = json!({"config": {"enableDNSProxying": true}});
     assert_eq!(
         reasons_of(on.clone(), |p| p.version(T)),
@@ -233,12 +233,14 @@ fn dns_proxying_only_when_the_cr_sets_it() {
         reasons_of(off, |p| p.version(T).env("ISTIO_META_DNS_CAPTURE", "true")),
         vec![Reason::DnsProxying]
     );
-    assert!(
+    // Unset is the module default, off (the CRD has no defaults): a capturing pod restarts.
+    assert_eq!(
         reasons_of(json!({}), |p| p
             .version(T)
-            .env("ISTIO_META_DNS_CAPTURE", "true"))
-        .is_empty()
+            .env("ISTIO_META_DNS_CAPTURE", "true")),
+        vec![Reason::DnsProxying]
     );
+    assert!(reasons_of(json!({}), |p| p.version(T)).is_empty());
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn example_plan() -> Plan {
     source.path = "examples/gitops/istio".into();
     let d = desired::parse(source, &files, &Default::default()).unwrap();
     let live = snapshot::read(std::path::Path::new(&format!("{root}/live-state.yaml"))).unwrap();
-    istio_rollout::plan::versions::check(&d, &live).unwrap();
+    istio_rollout::plan::upgrade::check(&d, &live).unwrap();
     plan(&d, &live, &Options::default())
 }
 
