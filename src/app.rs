@@ -91,11 +91,7 @@ fn apply(
         let plan = plan::plan(&desired, &live, &cfg.plan);
         crate::apply::run(&client, &desired, plan, &cfg.plan, &opts).await
     })?;
-    match cfg.output {
-        crate::render::Format::Json => report.render_json(out),
-        _ => report.render_text(out),
-    }
-    .map_err(io)?;
+    crate::render::report::render(&report, cfg.output, out).map_err(io)?;
     Ok(if report.failed() {
         ExitCode::Failure
     } else if strict && report.manual_remaining() {

@@ -4,7 +4,7 @@
 use super::{Finding, Reason};
 use crate::desired::Desired;
 use crate::istio::IstioSpec;
-use crate::istio::cr::{ForwardClientCertDetails, LAST_APPLIED_ANNOTATION, NAMESPACE};
+use crate::istio::cr::{ForwardClientCertDetails, NAMESPACE};
 use crate::live::LiveState;
 
 pub const GATEWAY_NAMESPACE: &str = "istio-system";
@@ -36,22 +36,6 @@ fn settings(spec: &IstioSpec) -> GatewaySettings {
     }
 }
 
-/// The spec the operator last applied, from its annotation on the live CR.
-pub fn last_applied(istio: &crate::istio::Istio) -> Option<Result<IstioSpec, String>> {
-    let raw = istio
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(LAST_APPLIED_ANNOTATION)?;
-    Some((|| {
-        let mut v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
-        if let Some(o) = v.as_object_mut() {
-            o.remove("IstioTag");
-        }
-        serde_json::from_value(v).map_err(|e| e.to_string())
-    })())
-}
-
 /// The ingress gateway's findings, empty when nothing differs or nothing was applied yet.
 pub fn findings(desired: &Desired, live: &LiveState) -> Vec<Finding> {
     let Some(want) = desired.istio.as_ref() else {
@@ -60,8 +44,9 @@ pub fn findings(desired: &Desired, live: &LiveState) -> Vec<Finding> {
     let name = want.metadata.name.as_deref().unwrap_or("default");
     let Some(applied) = live
         .istio_cr(NAMESPACE, name)
-        .and_then(last_applied)
+        .and_then(super::operator::last_applied)
         .and_then(Result::ok)
+        .map(|a| a.spec)
     else {
         return Vec::new();
     };
