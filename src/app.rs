@@ -80,9 +80,8 @@ fn apply(cfg: &ApplyConfig, out: &mut dyn Write) -> Result<ExitCode> {
     } else {
         ExitCode::Clean
     };
-    let written = emit(out, |out| match cfg.plan.output {
-        crate::render::Format::Json => report.render_json(out),
-        _ => report.render_text(out),
+    let written = emit(out, |out| {
+        crate::render::report::render(&report, cfg.plan.output, out)
     });
     match written {
         // The run is over: a reader that stopped reading the report does not change its outcome.

@@ -14,4 +14,5 @@ pub mod istio;
 pub mod live;
 pub mod logging;
 pub mod plan;
+pub mod poll;
 pub mod render;

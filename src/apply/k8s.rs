@@ -7,6 +7,7 @@ use crate::live::cluster::{Stats, retry};
 use crate::live::kinds::{self, Restart};
 use crate::live::rollout::{RolloutState, rollout_state};
 use crate::live::{Kind, ObjectKey, Owner, convert};
+use crate::poll::{self, Backoff, Check, Wait};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Client;
@@ -14,7 +15,7 @@ use kube::api::{Api, ApiResource, DynamicObject, EvictParams, ListParams, Patch,
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
@@ -95,22 +96,30 @@ pub async fn patch_template(
 }
 
 /// Waits until the workload's rollout completes by kubectl's rules; fails on a progress deadline.
+/// Unbounded: the workload timeout of the caller bounds it.
 pub async fn wait_rollout(client: &Client, key: &ObjectKey, poll: Duration) -> Result<()> {
     // Small rollouts finish in about a second: look again soon, then back off to `poll`.
-    let mut delay = Duration::from_millis(250).min(poll);
-    loop {
+    let backoff = Backoff::exponential(Duration::from_millis(250).min(poll), poll);
+    poll::until(backoff, None, async || {
         let owner = get_owner(client, key).await?;
         match rollout_state(&owner.spec) {
-            RolloutState::Complete | RolloutState::NotApplicable => return Ok(()),
+            RolloutState::Complete | RolloutState::NotApplicable => Ok(Check::Done(())),
             RolloutState::Failed(why) => {
-                return Err(Error::Failure(format!("{key}: rollout failed: {why}")));
+                Err(Error::Failure(format!("{key}: rollout failed: {why}")))
             }
             // Right after a restart the new pods become ready last: wait for them too.
-            RolloutState::InProgress(_) | RolloutState::Unready(_) => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(poll);
-            }
+            RolloutState::InProgress(why) | RolloutState::Unready(why) => Ok(Check::Pending(why)),
         }
+    })
+    .await
+    .map_err(unbounded)
+}
+
+/// The error of a wait without a bound of its own: only a failed look ends it.
+fn unbounded(w: Wait<Error>) -> Error {
+    match w {
+        Wait::Failed(e) => e,
+        Wait::TimedOut { .. } => unreachable!("a wait without a bound never times out"),
     }
 }
 
@@ -122,11 +131,10 @@ pub async fn wait_pdbs(
     timeout: Duration,
     poll: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout;
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), namespace);
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let lp = ListParams::default();
-    loop {
+    let waited = poll::until(Backoff::constant(poll), Some(timeout), async || {
         let list = retry(
             &mut stats(),
             &format!("list poddisruptionbudgets in {namespace}"),
@@ -140,9 +148,8 @@ pub async fn wait_pdbs(
             .filter(|p| p.disruptions_allowed == 0)
             .collect();
         if blocking.is_empty() {
-            return Ok(());
+            return Ok(Check::Done(()));
         }
-        let mut blocked_by = None;
         for name in pods {
             let what = format!("get pod {namespace}/{name}");
             let Some(pod) = retry(&mut stats(), &what, || pod_api.get_opt(name)).await? else {
@@ -150,18 +157,21 @@ pub async fn wait_pdbs(
             };
             let labels = pod.metadata.labels.unwrap_or_default();
             if let Some(b) = blocking.iter().find(|b| b.selects(namespace, &labels)) {
-                blocked_by = Some(format!("{namespace}/{}", b.name));
-                break;
+                let pdb = format!("{namespace}/{}", b.name);
+                tracing::info!(pdb = %pdb, "waiting for a PodDisruptionBudget to allow a disruption");
+                return Ok(Check::Pending(pdb));
             }
         }
-        let Some(pdb) = blocked_by else { return Ok(()) };
-        if Instant::now() >= deadline {
-            return Err(Error::Failure(format!(
-                "PodDisruptionBudget {pdb} allowed no disruption for {timeout:?}: not started"
-            )));
-        }
-        tracing::info!(pdb = %pdb, "waiting for a PodDisruptionBudget to allow a disruption");
-        tokio::time::sleep(poll).await;
+        Ok(Check::Done(()))
+    })
+    .await;
+    match waited {
+        Ok(()) => Ok(()),
+        Err(Wait::Failed(e)) => Err(e),
+        Err(Wait::TimedOut { last }) => Err(Error::Failure(format!(
+            "PodDisruptionBudget {} allowed no disruption for {timeout:?}: not started",
+            last.as_deref().unwrap_or("(not read yet)")
+        ))),
     }
 }
 
@@ -175,8 +185,6 @@ pub async fn evict(
     poll: Duration,
 ) -> Result<Option<String>> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let deadline = Instant::now() + timeout;
-    let mut delay = poll;
     let Some(current) = retry(&mut stats(), &format!("get pod {namespace}/{pod}"), || {
         api.get_opt(pod)
     })
@@ -185,31 +193,34 @@ pub async fn evict(
         return Ok(None);
     };
     let uid = current.metadata.uid.clone();
-    loop {
+    // A PodDisruptionBudget answers 429 for as long as it holds: back off from `poll` to 30 s.
+    let backoff = Backoff::exponential(poll, Duration::from_secs(30));
+    let evicted = poll::until(backoff, Some(timeout), async || {
         match api.evict(pod, &EvictParams::default()).await {
-            Ok(_) => return Ok(uid),
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+            Ok(_) => Ok(Check::Done(uid.clone())),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(Check::Done(None)),
             Err(kube::Error::Api(s)) if s.code == 429 || s.code >= 500 => {
-                if Instant::now() + delay > deadline {
-                    return Err(Error::api(
-                        format!("evict pod {namespace}/{pod}"),
-                        kube::Error::Api(s),
-                    )
-                    .with_hint(format!("still refused after {timeout:?}")));
-                }
                 tracing::info!(pod = %pod, reason = %s.message, "eviction refused; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
+                Ok(Check::Pending(s.message))
             }
             Err(e) => {
                 let e = Error::api(format!("evict pod {namespace}/{pod}"), e);
-                return Err(if e.status() == Some(403) {
+                Err(if e.status() == Some(403) {
                     e.with_hint("grant `create` on `pods/eviction`")
                 } else {
                     e
-                });
+                })
             }
         }
+    })
+    .await;
+    match evicted {
+        Ok(uid) => Ok(uid),
+        Err(Wait::Failed(e)) => Err(e),
+        Err(Wait::TimedOut { last }) => Err(Error::Failure(format!(
+            "evict pod {namespace}/{pod}: still refused after {timeout:?}: {}",
+            last.as_deref().unwrap_or("no answer")
+        ))),
     }
 }
 
@@ -224,7 +235,7 @@ pub async fn wait_replaced(
     poll: Duration,
 ) -> Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    loop {
+    poll::until(Backoff::constant(poll), None, async || {
         let p = retry(&mut stats(), &format!("get pod {namespace}/{pod}"), || {
             pods.get_opt(pod)
         })
@@ -233,11 +244,16 @@ pub async fn wait_replaced(
             None => true,
             Some(p) => p.metadata.uid.as_deref() != old_uid,
         };
-        if replaced && owner_ready(client, owner).await? {
-            return Ok(());
-        }
-        tokio::time::sleep(poll).await;
-    }
+        Ok(if !replaced {
+            Check::Pending(format!("pod {namespace}/{pod} is still there"))
+        } else if owner_ready(client, owner).await? {
+            Check::Done(())
+        } else {
+            Check::Pending(format!("{owner} is not fully ready yet"))
+        })
+    })
+    .await
+    .map_err(unbounded)
 }
 
 async fn owner_ready(client: &Client, key: &ObjectKey) -> Result<bool> {

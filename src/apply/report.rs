@@ -1,4 +1,4 @@
-//! What `apply` did, per workload, and how to show it.
+//! What `apply` did, per workload: data only; [`render::report`](crate::render::report) shows it.
 
 use crate::desired::Source;
 use crate::live::{Kind, ObjectKey};
@@ -20,7 +20,18 @@ pub enum Result {
 }
 
 impl Result {
-    /// The name as serialised (`timed-out`).
+    pub const ALL: [Result; 8] = [
+        Result::Restarted,
+        Result::Evicted,
+        Result::Waited,
+        Result::Failed,
+        Result::TimedOut,
+        Result::Manual,
+        Result::Blocked,
+        Result::Skipped,
+    ];
+
+    /// The name in the JSON report (`timed-out`).
     pub fn as_str(self) -> &'static str {
         match self {
             Result::Restarted => "restarted",
@@ -123,62 +134,16 @@ impl Report {
     pub fn count(&self, r: Result) -> usize {
         self.workloads.iter().filter(|o| o.result == r).count()
     }
+}
 
-    pub fn render_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        writeln!(out, "istio-rollout apply")?;
-        writeln!(
-            out,
-            "  desired: {}@{} commit {}",
-            self.source.repo,
-            self.source.reference,
-            crate::render::short_commit(&self.source.commit)
-        )?;
-        writeln!(out, "  Istio CR: {}", self.cr)?;
-        if let Some(op) = &self.operator {
-            writeln!(out, "  operator: {op}")?;
-        }
-        writeln!(out)?;
-        for o in &self.workloads {
-            let result = o.result.as_str();
-            writeln!(
-                out,
-                "{result:>12} {} {}/{} ({:.1}s): {}",
-                o.kind, o.namespace, o.name, o.seconds, o.message
-            )?;
-        }
-        for f in &self.failures {
-            writeln!(out, "failure: {f}")?;
-        }
-        let s = |r| self.count(r);
-        write!(
-            out,
-            "\nApply: {} restarted, {} evicted, {} waited for, {} failed, {} timed out, {} manual, {} blocked, {} skipped in {:.1}s.",
-            s(Result::Restarted),
-            s(Result::Evicted),
-            s(Result::Waited),
-            s(Result::Failed),
-            s(Result::TimedOut),
-            s(Result::Manual),
-            s(Result::Blocked),
-            s(Result::Skipped),
-            self.seconds
-        )?;
-        if let Some(r) = &self.remaining {
-            write!(
-                out,
-                " Still pending: {}.",
-                if r.pending {
-                    "yes (plan again to see what)"
-                } else {
-                    "nothing"
-                }
-            )?;
-        }
-        writeln!(out)
-    }
+#[cfg(test)]
+mod tests {
+    use super::Result;
 
-    pub fn render_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        writeln!(out)
+    #[test]
+    fn names_are_the_json_names() {
+        for r in Result::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
     }
 }

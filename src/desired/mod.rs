@@ -334,7 +334,7 @@ mod tests {
             let r = parse(source(), &f, &Options::default());
             match (r, fails) {
                 (Err(e), true) => {
-                    let e = e.to_string();
+                    let e = crate::error::report(&e);
                     assert!(e.starts_with("d/b/istio-manager.yaml: "), "{e}");
                     assert!(e.contains("d/a/istio-manager.yaml"), "{e}");
                     assert!(matches!(

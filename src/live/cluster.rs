@@ -291,7 +291,9 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = kube::Result<T>>,
 {
-    let mut delay = Duration::from_millis(200);
+    let mut delays =
+        crate::poll::Backoff::exponential(Duration::from_millis(200), Duration::from_secs(10))
+            .delays();
     for attempt in 0..=RETRIES {
         stats.requests += 1;
         match tokio::time::timeout(Duration::from_secs(60), call()).await {
@@ -325,8 +327,7 @@ where
             Err(_) => {}
         }
         stats.retries += 1;
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
+        delays.sleep().await;
     }
     unreachable!("the loop returns on its last attempt")
 }
@@ -344,7 +345,7 @@ fn mesh_config_error(source: Invalid) -> Error {
     }
 }
 
-/// Reads only what the operator wait (`apply::operator_caught_up`) judges: the Istio CRs, the
+/// Reads only what the operator wait (`plan::operator::caught_up`) judges: the Istio CRs, the
 /// module manager Deployment `kyma-system/istio-controller-manager`, the control plane in
 /// `istio-system` (pods labelled `kyma-project.io/module=istio`, and the Deployments and
 /// DaemonSets so labelled, whose templates stand in when no such pod runs) and the mesh

@@ -42,25 +42,6 @@ fn settings(spec: &IstioSpec) -> GatewaySettings {
     }
 }
 
-/// The spec the operator last applied, from its annotation on the live CR.
-pub fn last_applied(
-    istio: &crate::istio::Istio,
-) -> Option<Result<IstioSpec, crate::error::Invalid>> {
-    use crate::error::Invalid;
-    let raw = istio
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(LAST_APPLIED_ANNOTATION)?;
-    Some((|| {
-        let mut v: serde_json::Value = serde_json::from_str(raw).map_err(Invalid::Json)?;
-        if let Some(o) = v.as_object_mut() {
-            o.remove("IstioTag");
-        }
-        Ok(crate::error::decode(v)?)
-    })())
-}
-
 /// The ingress gateway's findings, empty when nothing differs or nothing was applied yet. A
 /// `lastAppliedConfiguration` that does not parse is said in a notice and counts as nothing
 /// applied (every setting git makes differs, as the operator sees it).
@@ -72,9 +53,9 @@ pub fn findings(desired: &Desired, live: &LiveState, notices: &mut Vec<String>) 
     let Some(cr) = live.istio_cr(NAMESPACE, name) else {
         return Vec::new();
     };
-    let applied = match last_applied(cr) {
+    let applied = match super::operator::last_applied(cr) {
         None => return Vec::new(),
-        Some(Ok(a)) => a,
+        Some(Ok(a)) => a.spec,
         Some(Err(e)) => {
             notices.push(format!(
                 "the annotation {LAST_APPLIED_ANNOTATION} of Istio CR {}/{} does not parse ({e}): planned as if the operator had applied nothing",

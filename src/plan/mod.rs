@@ -4,6 +4,7 @@
 //! successful rollout the same inputs give an empty plan.
 pub mod cr;
 pub mod gateway;
+pub mod operator;
 pub mod prometheus;
 pub mod proxy_metadata;
 pub mod quantity;

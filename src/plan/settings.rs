@@ -26,8 +26,9 @@ pub fn targets(desired: &Desired, live: &LiveState) -> Targets {
     let spec = desired.istio.as_ref().map(|i| &i.spec);
     let cr = live_cr(desired, live);
     let applied = cr
-        .and_then(super::gateway::last_applied)
-        .and_then(Result::ok);
+        .and_then(super::operator::last_applied)
+        .and_then(Result::ok)
+        .map(|a| a.spec);
     let resources = |s: Option<&IstioSpec>| s.and_then(|s| s.proxy_resources().cloned());
     Targets {
         other_cr_wins: other_cr_wins(desired, live),

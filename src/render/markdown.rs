@@ -10,7 +10,8 @@ use std::io::{Result, Write};
 pub const MAX_BYTES: usize = 60 * 1024;
 const RESERVE: usize = 2 * 1024;
 
-fn cell(s: &str) -> String {
+/// A table cell or quote: `|` escaped, on one line.
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 

@@ -2,6 +2,7 @@
 //! `io::Write`.
 pub mod json;
 pub mod markdown;
+pub mod report;
 pub mod text;
 
 use crate::plan::{Action, Plan};

@@ -504,11 +504,7 @@ fn a_closed_stdout_exits_0_quietly() {
     for args in [&plan[..], &json, &["crd"]] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = istio_rollout()
-            .args(args)
-            .stdout(writer)
-            .output()
-            .unwrap();
+        let out = istio_rollout().args(args).stdout(writer).output().unwrap();
         assert_eq!(
             (
                 out.status.code(),

@@ -1,0 +1,197 @@
+//! The workloads of one round: restarts, evictions and waits, at most `max_concurrent` at a time,
+//! each under the workload timeout. Outcomes come back in the plan's order.
+
+use super::report::{Outcome, Result as EntryResult};
+use super::{ApplyOptions, k8s};
+use crate::error::Result;
+use crate::live::rollout::RolloutState;
+use crate::live::{RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION};
+use crate::plan::{Action, Entry};
+use futures::StreamExt;
+use kube::Client;
+use kube::runtime::events::Recorder;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Runs the restart, evict and wait entries, at most `max_concurrent` at a time; the others are
+/// recorded as they are. One outcome per entry, in the order of `entries`.
+pub async fn execute(
+    client: &Client,
+    recorder: &Recorder,
+    entries: Vec<Entry>,
+    target: &Option<crate::istio::Version>,
+    opts: &ApplyOptions,
+) -> Vec<Outcome> {
+    let runs = |e: &Entry| matches!(e.action, Action::Restart | Action::Evict | Action::Wait);
+    let bar = progress_bar(opts.progress, entries.iter().filter(|e| runs(e)).count());
+    // Each entry's slot in the plan's order; the runnable ones are filled as they finish.
+    let mut outcomes: Vec<Option<Outcome>> = entries
+        .iter()
+        .map(|e| {
+            let result = match e.action {
+                Action::Manual => EntryResult::Manual,
+                Action::Blocked => EntryResult::Blocked,
+                Action::Skip => EntryResult::Skipped,
+                Action::Restart | Action::Evict | Action::Wait => return None,
+            };
+            Some(Outcome::new(e, result, e.note.clone(), 0.0))
+        })
+        .collect();
+    let mut finished = futures::stream::iter(entries.iter().enumerate().filter(|(_, e)| runs(e)))
+        .map(|(i, e)| async move { (i, bounded(client, recorder, e, *target, opts).await) })
+        .buffer_unordered(opts.max_concurrent.max(1));
+    while let Some((i, o)) = finished.next().await {
+        bar.inc(1);
+        bar.set_message(format!(
+            "{} {}/{}: {:?}",
+            o.kind, o.namespace, o.name, o.result
+        ));
+        outcomes[i] = Some(o);
+    }
+    bar.finish_and_clear();
+    outcomes.into_iter().flatten().collect()
+}
+
+fn progress_bar(show: bool, len: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(len as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} workloads  {msg}",
+        )
+        .expect("a valid template"),
+    );
+    b.enable_steady_tick(Duration::from_millis(200));
+    b
+}
+
+/// One entry under the workload timeout.
+async fn bounded(
+    client: &Client,
+    recorder: &Recorder,
+    e: &Entry,
+    target: Option<crate::istio::Version>,
+    opts: &ApplyOptions,
+) -> Outcome {
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        opts.workload_timeout,
+        one(client, recorder, e, target, opts),
+    )
+    .await;
+    let (result, message) = match r {
+        Ok(Ok(x)) => x,
+        Ok(Err(err)) => (EntryResult::Failed, crate::error::report(&err)),
+        Err(_) => (
+            EntryResult::TimedOut,
+            format!("not done within {:?}", opts.workload_timeout),
+        ),
+    };
+    Outcome::new(e, result, message, started.elapsed().as_secs_f64())
+}
+
+async fn one(
+    client: &Client,
+    recorder: &Recorder,
+    e: &Entry,
+    target: Option<crate::istio::Version>,
+    opts: &ApplyOptions,
+) -> Result<(EntryResult, String)> {
+    let key = e.key();
+    match e.action {
+        Action::Wait => {
+            tracing::info!(workload = %key, "waiting for the rollout under way");
+            k8s::wait_rollout(client, &key, opts.poll).await?;
+            Ok((
+                EntryResult::Waited,
+                "the rollout under way completed".into(),
+            ))
+        }
+        Action::Restart => {
+            let owner = k8s::get_owner(client, &key).await?;
+            let wanted = e
+                .template_annotations
+                .get(RESTARTED_FOR_ANNOTATION)
+                .cloned()
+                .unwrap_or_default();
+            if let RolloutState::InProgress(_) = crate::live::rollout::rollout_state(&owner.spec) {
+                // Ours from an interrupted run, or someone else's: never restart on top. The
+                // level-triggered check afterwards tells whether it brought the target.
+                k8s::wait_rollout(client, &key, opts.poll).await?;
+                return Ok((
+                    EntryResult::Waited,
+                    "a rollout was under way; waited for it".into(),
+                ));
+            }
+            // A completed restart for the same target whose pods are still planned did not bring
+            // the target (restarted again since, or before the control plane was ready).
+            let again = owner.template_annotations.get(RESTARTED_FOR_ANNOTATION) == Some(&wanted);
+            k8s::wait_pdbs(client, &e.namespace, &e.pods, opts.pdb_timeout, opts.poll).await?;
+            let mut annotations = BTreeMap::new();
+            annotations.insert(RESTARTED_FOR_ANNOTATION.to_string(), wanted.clone());
+            annotations.insert(RESTARTED_AT_ANNOTATION.to_string(), k8s::now_rfc3339());
+            tracing::info!(workload = %key, restarted_for = %wanted, "restarting");
+            k8s::patch_template(client, &key, &annotations).await?;
+            k8s::event(
+                recorder,
+                &key,
+                "Restarted",
+                &format!("rolling restart by istio-rollout for {wanted}"),
+                target,
+            )
+            .await;
+            k8s::wait_rollout(client, &key, opts.poll).await?;
+            let note = if again {
+                " (again: its pods still needed it after an earlier restart for the same target)"
+            } else {
+                ""
+            };
+            Ok((
+                EntryResult::Restarted,
+                format!("rolled out for {wanted}{note}"),
+            ))
+        }
+        Action::Evict => {
+            let owner_key = key.clone();
+            let mut evicted = 0;
+            for pod in &e.pods {
+                tracing::info!(workload = %owner_key, pod = %pod, "evicting");
+                if let Some(uid) =
+                    k8s::evict(client, &e.namespace, pod, opts.workload_timeout, opts.poll).await?
+                {
+                    evicted += 1;
+                    let why = e
+                        .reasons
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    k8s::event(
+                        recorder,
+                        &owner_key,
+                        "Evicted",
+                        &format!("pod {pod} evicted by istio-rollout for {why}"),
+                        target,
+                    )
+                    .await;
+                    k8s::wait_replaced(
+                        client,
+                        &owner_key,
+                        &e.namespace,
+                        pod,
+                        Some(&uid),
+                        opts.poll,
+                    )
+                    .await?;
+                }
+            }
+            Ok((
+                EntryResult::Evicted,
+                format!("{evicted} pods evicted one at a time and replaced"),
+            ))
+        }
+        _ => unreachable!("only restart, evict and wait entries run"),
+    }
+}

@@ -1,0 +1,148 @@
+//! The order of an apply run: the CR, then the operator, then up to two rounds of workloads from
+//! a fresh plan each, all under the overall timeout.
+
+use super::report::{Report, Result as EntryResult};
+use super::{ApplyOptions, FIELD_MANAGER, executor, k8s, operator};
+use crate::desired::Desired;
+use crate::error::{Error, Result};
+use crate::live::LiveState;
+use crate::live::ObjectKey;
+use crate::live::cluster::{self, Stats};
+use crate::plan::{Action, Entry, Options as PlanOptions, Plan, Reason, cr::CrAction};
+use kube::Client;
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+/// Reads the live state and plans, as `plan` does.
+pub async fn replan(
+    client: &Client,
+    desired: &Desired,
+    opts: &PlanOptions,
+) -> Result<(LiveState, Plan)> {
+    let live = cluster::read(client, &mut Stats::default()).await?;
+    let plan = crate::plan::plan(desired, &live, opts);
+    Ok((live, plan))
+}
+
+/// Applies the plan. `plan` must have been computed from `desired` against this cluster.
+pub async fn run(
+    client: &Client,
+    desired: &Desired,
+    plan: Plan,
+    popts: &PlanOptions,
+    opts: &ApplyOptions,
+) -> Result<Report> {
+    let started = Instant::now();
+    let mut report = Report::new(&plan);
+    let recorder = k8s::recorder(client);
+    let work = async {
+        // 1. The CR, then the operator.
+        let (cr, cr_changed) = apply_cr(client, desired, &plan, opts).await?;
+        report.cr = cr;
+        let versions_differ = plan.versions.live != plan.versions.target && !plan.uninstall;
+        // On uninstall, sidecars restarted while Istio still runs would be injected again.
+        let still_installed = plan.uninstall && !plan.control_plane.versions.is_empty();
+        // The plan to work from: the operator wait's last (fresh) one, else the given one, as
+        // nothing changed since it was made.
+        let mut current =
+            if cr_changed || versions_differ || !plan.control_plane.ready || still_installed {
+                let (caught_up, latest) = operator::wait(client, desired, popts, opts).await?;
+                report.operator = Some(caught_up);
+                latest
+            } else {
+                plan.clone()
+            };
+
+        // 2. Workloads, from that plan (the operator may have restarted some already). Once the
+        // operator applied new gateway settings, the fresh plan no longer shows why the gateway
+        // must restart: that entry comes from the plan made before.
+        let gateway = plan
+            .workloads
+            .iter()
+            .find(|e| {
+                e.reasons.contains(&Reason::IngressGatewayConfig) && e.action == Action::Restart
+            })
+            .cloned();
+        if let Some(g) = gateway
+            && !current.workloads.iter().any(|e| e.key() == g.key())
+        {
+            current.workloads.push(g);
+        }
+        let mut touched: BTreeSet<ObjectKey> = BTreeSet::new();
+        for round in 0..2 {
+            let todo: Vec<Entry> = current
+                .workloads
+                .iter()
+                .filter(|e| !touched.contains(&e.key()))
+                .cloned()
+                .collect();
+            if todo.is_empty()
+                || (round > 0
+                    && !todo
+                        .iter()
+                        .any(|e| matches!(e.action, Action::Restart | Action::Evict)))
+            {
+                break;
+            }
+            let outcomes =
+                executor::execute(client, &recorder, todo, &plan.versions.target.istio, opts).await;
+            for o in outcomes {
+                touched.insert(o.key());
+                report.record(o);
+            }
+            // Level-triggered: what remains is what the cluster says now.
+            current = replan(client, desired, popts).await?.1;
+        }
+        // A workload that was restarted or waited for and still needs something did not converge.
+        for e in &current.workloads {
+            if let Some(o) = report.outcome_mut(&e.key())
+                && matches!(
+                    o.result,
+                    EntryResult::Restarted | EntryResult::Evicted | EntryResult::Waited
+                )
+            {
+                o.result = EntryResult::Failed;
+                o.message = format!("done, but its pods still need: {}", e.details.join("; "));
+            }
+        }
+        report.remaining = Some(current.summary.clone());
+        Ok::<(), Error>(())
+    };
+    match tokio::time::timeout(opts.overall_timeout, work).await {
+        Ok(r) => r?,
+        Err(_) => {
+            report.failures.push(format!(
+                "the overall timeout of {:?} ran out",
+                opts.overall_timeout
+            ));
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Applies the CR when git changed it and this tool owns it. Returns what the report says and
+/// whether it was applied.
+async fn apply_cr(
+    client: &Client,
+    desired: &Desired,
+    plan: &Plan,
+    opts: &ApplyOptions,
+) -> Result<(String, bool)> {
+    Ok(match plan.cr.action {
+        CrAction::Create | CrAction::Update if opts.apply_cr => {
+            let istio = desired.istio.as_ref().expect("a CR to apply");
+            k8s::apply_cr(client, istio).await?;
+            (
+                format!("applied with server-side apply (field manager {FIELD_MANAGER})"),
+                true,
+            )
+        }
+        CrAction::Create | CrAction::Update => (
+            "differs from git; not applied (--no-apply-cr): its owner applies it".into(),
+            false,
+        ),
+        CrAction::Delete => ("not in git; left for GitOps to prune".into(), false),
+        CrAction::None => ("in sync".into(), false),
+    })
+}

@@ -1,0 +1,316 @@
+//! What the Kyma Istio operator has done, judged from the live state alone: what it last applied
+//! (the `lastAppliedConfiguration` annotation) and whether it has caught up with git. `apply` waits
+//! on [`caught_up`]; the gateway rule reads [`last_applied`].
+
+use super::Plan;
+use crate::desired::Desired;
+use crate::error::Invalid;
+use crate::istio::cr::{LAST_APPLIED_ANNOTATION, NAMESPACE, State};
+use crate::istio::{Istio, IstioSpec, Version};
+use crate::live::LiveState;
+
+/// The operator's record of its last reconcile: the spec it applied and the Istio it installed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastApplied {
+    pub spec: IstioSpec,
+    /// `IstioTag` as written (`1.30.2-distroless`), when present.
+    pub istio_tag: Option<String>,
+}
+
+impl LastApplied {
+    /// The Istio version of [`istio_tag`](Self::istio_tag), when it parses as one.
+    pub fn istio_version(&self) -> Option<Version> {
+        self.istio_tag.as_deref().and_then(|t| t.parse().ok())
+    }
+}
+
+/// Parses the CR's `lastAppliedConfiguration`: the spec JSON with a capitalised `IstioTag` key
+/// beside it. `None` without the annotation; an error when it is not such JSON.
+pub fn last_applied(istio: &Istio) -> Option<Result<LastApplied, Invalid>> {
+    let raw = istio
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(LAST_APPLIED_ANNOTATION)?;
+    Some((|| {
+        let mut v: serde_json::Value = serde_json::from_str(raw).map_err(Invalid::Json)?;
+        let tag = v.as_object_mut().and_then(|o| o.remove("IstioTag"));
+        let spec = crate::error::decode(v)?;
+        Ok(LastApplied {
+            spec,
+            istio_tag: tag.and_then(|t| t.as_str().map(String::from)),
+        })
+    })())
+}
+
+fn show(versions: &[Version]) -> String {
+    format!(
+        "{:?}",
+        versions.iter().map(|v| v.to_string()).collect::<Vec<_>>()
+    )
+}
+
+/// Why the operator has not caught up with `desired` yet, or `None` when it has: the CR Ready, its
+/// `lastAppliedConfiguration` equal to git's spec with the target `IstioTag`, and the control
+/// plane on the target version only. On uninstall: no control plane left. `plan` is the plan of
+/// `desired` against `live` (only its control-plane part is read).
+pub fn caught_up(desired: &Desired, live: &LiveState, plan: &Plan) -> Option<String> {
+    let running = &plan.control_plane.versions;
+    match &desired.istio {
+        None if !running.is_empty() => {
+            return Some(format!(
+                "Istio is still installed (the control plane runs {}): uninstall it first (GitOps prunes the CR)",
+                show(running)
+            ));
+        }
+        None => {}
+        Some(want) => {
+            let name = want.metadata.name.as_deref().unwrap_or("default");
+            let Some(cr) = live.istio_cr(NAMESPACE, name) else {
+                return Some("the Istio CR is not in the cluster yet".into());
+            };
+            let state = cr.status.as_ref().map(|s| s.state);
+            if state != Some(State::Ready) {
+                return Some(format!("Istio CR state is {state:?}, not Ready"));
+            }
+            let applied = match last_applied(cr) {
+                Some(Ok(applied)) if applied.spec == want.spec => applied,
+                Some(Ok(_)) => {
+                    return Some("lastAppliedConfiguration does not match git yet".into());
+                }
+                _ => return Some("no lastAppliedConfiguration yet".into()),
+            };
+            if let Some(target) = desired.istio_version
+                && applied.istio_version() != Some(target)
+            {
+                return Some(format!(
+                    "lastAppliedConfiguration IstioTag is not {target} yet"
+                ));
+            }
+        }
+    }
+    if !plan.control_plane.ready {
+        return Some(format!(
+            "the control plane runs {}, not only {}",
+            show(running),
+            desired
+                .istio_version
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::{File, Source};
+    use serde_json::json;
+
+    const CR: &str = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata: {name: default, namespace: kyma-system}\nspec: {config: {numTrustedProxies: 2}}\n";
+    const DONE: &str = r#"{"config":{"numTrustedProxies":2},"IstioTag":"1.30.2-distroless"}"#;
+
+    fn desired(cr: bool) -> Desired {
+        let source = Source {
+            repo: "r".into(),
+            reference: "HEAD".into(),
+            commit: "c".into(),
+            path: ".".into(),
+        };
+        let mut files = vec![File {
+            path: "ISTIO_MODULE_VERSION".into(),
+            contents: b"1.28.0".to_vec(),
+        }];
+        if cr {
+            files.push(File {
+                path: "cr.yaml".into(),
+                contents: CR.into(),
+            });
+        }
+        let opts = crate::desired::Options {
+            allow_uninstall: !cr,
+            ..Default::default()
+        };
+        crate::desired::parse(source, &files, &opts).unwrap()
+    }
+
+    fn cr(state: &str, applied: Option<&str>) -> serde_json::Value {
+        let mut metadata = json!({"name": "default", "namespace": "kyma-system"});
+        if let Some(a) = applied {
+            metadata["annotations"] = json!({LAST_APPLIED_ANNOTATION: a});
+        }
+        json!({"apiVersion": "operator.kyma-project.io/v1alpha2", "kind": "Istio",
+               "metadata": metadata,
+               "spec": {"config": {"numTrustedProxies": 2}}, "status": {"state": state}})
+    }
+
+    fn istiod(name: &str, version: &str) -> serde_json::Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "istio-system", "labels": {"kyma-project.io/module": "istio"}},
+            "spec": {"containers": [{"name": "discovery", "image": format!("pilot:{version}-distroless")}]}})
+    }
+
+    fn state(items: Vec<serde_json::Value>) -> LiveState {
+        crate::live::snapshot::parse("t", &json!({"kind": "List", "items": items}).to_string())
+            .unwrap()
+    }
+
+    fn live(state_: &str, applied: &str, istiod_version: Option<&str>) -> LiveState {
+        let mut items = vec![cr(state_, Some(applied))];
+        items.extend(istiod_version.map(|v| istiod("istiod-1", v)));
+        state(items)
+    }
+
+    fn why(d: &Desired, l: &LiveState) -> Option<String> {
+        let plan = crate::plan::plan(d, l, &Default::default());
+        caught_up(d, l, &plan)
+    }
+
+    #[test]
+    fn the_operator_has_caught_up_only_when_everything_agrees() {
+        let d = desired(true);
+        assert_eq!(why(&d, &live("Ready", DONE, Some("1.30.2"))), None);
+        assert!(
+            why(&d, &live("Processing", DONE, Some("1.30.2")))
+                .unwrap()
+                .contains("not Ready")
+        );
+        let old_spec = r#"{"config":{"numTrustedProxies":1},"IstioTag":"1.30.2-distroless"}"#;
+        assert!(
+            why(&d, &live("Ready", old_spec, Some("1.30.2")))
+                .unwrap()
+                .contains("does not match git")
+        );
+        let old_tag = r#"{"config":{"numTrustedProxies":2},"IstioTag":"1.29.3-distroless"}"#;
+        assert!(
+            why(&d, &live("Ready", old_tag, Some("1.30.2")))
+                .unwrap()
+                .contains("IstioTag")
+        );
+        assert!(
+            why(&d, &live("Ready", DONE, Some("1.29.3")))
+                .unwrap()
+                .contains("control plane")
+        );
+    }
+
+    #[test]
+    fn uninstall_waits_until_istio_is_gone() {
+        let d = desired(false);
+        assert!(
+            why(&d, &live("Deleting", "{}", Some("1.30.2")))
+                .unwrap()
+                .contains("still installed")
+        );
+        assert_eq!(why(&d, &live("Deleting", "{}", None)), None);
+        // The CR's state does not matter once nothing runs: even a CR left in Error.
+        assert_eq!(why(&d, &live("Error", DONE, None)), None);
+        assert_eq!(why(&d, &state(vec![])), None);
+    }
+
+    #[test]
+    fn every_cr_state_but_ready_waits() {
+        let d = desired(true);
+        for s in ["Processing", "Warning", "Error", "Deleting"] {
+            assert_eq!(
+                why(&d, &live(s, DONE, Some("1.30.2"))),
+                Some(format!("Istio CR state is Some({s}), not Ready")),
+                "{s}"
+            );
+        }
+        let no_status = {
+            let mut c = cr("Ready", Some(DONE));
+            c.as_object_mut().unwrap().remove("status");
+            state(vec![c, istiod("istiod-1", "1.30.2")])
+        };
+        assert_eq!(
+            why(&d, &no_status),
+            Some("Istio CR state is None, not Ready".into())
+        );
+    }
+
+    #[test]
+    fn a_missing_cr_or_record_waits() {
+        let d = desired(true);
+        assert_eq!(
+            why(&d, &state(vec![istiod("istiod-1", "1.30.2")])),
+            Some("the Istio CR is not in the cluster yet".into())
+        );
+        let unrecorded = state(vec![cr("Ready", None), istiod("istiod-1", "1.30.2")]);
+        assert_eq!(
+            why(&d, &unrecorded),
+            Some("no lastAppliedConfiguration yet".into())
+        );
+        assert_eq!(
+            why(&d, &live("Ready", "not json", Some("1.30.2"))),
+            Some("no lastAppliedConfiguration yet".into())
+        );
+    }
+
+    #[test]
+    fn the_tag_must_name_the_target_version() {
+        let d = desired(true);
+        let want = Some("lastAppliedConfiguration IstioTag is not 1.30.2 yet".to_string());
+        for applied in [
+            // Only the spec recorded (the operator's first write is the tag alone, its last both).
+            r#"{"config":{"numTrustedProxies":2}}"#,
+            r#"{"config":{"numTrustedProxies":2},"IstioTag":"1.31.0-distroless"}"#,
+            r#"{"config":{"numTrustedProxies":2},"IstioTag":"latest"}"#,
+            r#"{"config":{"numTrustedProxies":2},"IstioTag":1302}"#,
+        ] {
+            assert_eq!(
+                why(&d, &live("Ready", applied, Some("1.30.2"))),
+                want,
+                "{applied}"
+            );
+        }
+        // The suffix is the image flavour, not part of the version.
+        let plain = r#"{"config":{"numTrustedProxies":2},"IstioTag":"1.30.2"}"#;
+        assert_eq!(why(&d, &live("Ready", plain, Some("1.30.2"))), None);
+    }
+
+    #[test]
+    fn the_control_plane_must_run_the_target_only() {
+        let d = desired(true);
+        let mixed = state(vec![
+            cr("Ready", Some(DONE)),
+            istiod("istiod-1", "1.29.3"),
+            istiod("istiod-2", "1.30.2"),
+        ]);
+        assert_eq!(
+            why(&d, &mixed),
+            Some(r#"the control plane runs ["1.29.3", "1.30.2"], not only 1.30.2"#.into())
+        );
+        assert_eq!(
+            why(&d, &live("Ready", DONE, None)),
+            Some("the control plane runs [], not only 1.30.2".into())
+        );
+    }
+
+    #[test]
+    fn last_applied_splits_the_tag_from_the_spec() {
+        let with = |a: Option<&str>| -> Istio { serde_json::from_value(cr("Ready", a)).unwrap() };
+        let got = last_applied(&with(Some(DONE))).unwrap().unwrap();
+        assert_eq!(got.istio_tag.as_deref(), Some("1.30.2-distroless"));
+        assert_eq!(got.istio_version(), Some("1.30.2".parse().unwrap()));
+        let want: IstioSpec =
+            serde_json::from_value(json!({"config": {"numTrustedProxies": 2}})).unwrap();
+        assert_eq!(got.spec, want);
+
+        let untagged = last_applied(&with(Some("{}"))).unwrap().unwrap();
+        assert_eq!(
+            (untagged.istio_tag.as_deref(), untagged.istio_version()),
+            (None, None)
+        );
+        assert_eq!(untagged.spec, IstioSpec::default());
+
+        assert!(last_applied(&with(None)).is_none());
+        assert!(last_applied(&with(Some("[1"))).unwrap().is_err());
+        assert!(
+            last_applied(&with(Some(r#"{"config":{"numTrustedProxies":"two"}}"#)))
+                .unwrap()
+                .is_err()
+        );
+    }
+}
