@@ -15,9 +15,9 @@
 //!    (`plan/workloads.rs`);
 //! 3. RBAC: `list` cluster-wide in `manifests/base` and `manifests/readonly`, plus `get` and
 //!    `patch` in `manifests/base` if `apply` restarts it through the template; the `USED` table
-//!    of `tests/manifests.rs`;
-//! 4. tests: a case in `tests/planner.rs` (`actions_by_owner_kind`) and one on a cluster in
-//!    `tests/cluster_kinds.rs`.
+//!    of `tests/cluster/manifests/rbac.rs`;
+//! 4. tests: a case in `tests/offline/planner.rs` (`actions_by_owner_kind`) and one on a cluster
+//!    in `tests/cluster/kinds.rs`.
 
 mod cron_job;
 mod daemon_set;
