@@ -33,15 +33,9 @@ fn row(e: &Entry) -> String {
     )
 }
 
-pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
-    let mut md = String::new();
-    let status = if plan.is_pending() {
-        "changes pending"
-    } else {
-        "nothing to do"
-    };
-    let _ = writeln!(md, "### istio-rollout plan: {status}\n");
-    let s = &plan.source;
+/// The heading and the desired-state line that the plan's and the apply report's markdown share.
+pub(super) fn heading(md: &mut String, command: &str, status: &str, s: &crate::desired::Source) {
+    let _ = writeln!(md, "### istio-rollout {command}: {status}\n");
     let _ = writeln!(
         md,
         "Desired state: `{}@{}` commit `{}`, path `{}`  ",
@@ -50,6 +44,16 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         short_commit(&s.commit),
         s.path
     );
+}
+
+pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
+    let mut md = String::new();
+    let status = if plan.is_pending() {
+        "changes pending"
+    } else {
+        "nothing to do"
+    };
+    heading(&mut md, "plan", status, &plan.source);
     if plan.uninstall {
         let _ = writeln!(md, "Istio: **uninstall** (git holds no Istio CR)\n");
     } else {

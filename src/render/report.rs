@@ -104,16 +104,7 @@ pub fn markdown(report: &Report, out: &mut dyn Write) -> Result<()> {
     } else {
         "done"
     };
-    let _ = writeln!(md, "### istio-rollout apply: {status}\n");
-    let s = &report.source;
-    let _ = writeln!(
-        md,
-        "Desired state: `{}@{}` commit `{}`, path `{}`  ",
-        s.repo,
-        s.reference,
-        short_commit(&s.commit),
-        s.path
-    );
+    super::markdown::heading(&mut md, "apply", status, &report.source);
     match &report.operator {
         Some(op) => {
             let _ = writeln!(
