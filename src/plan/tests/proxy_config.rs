@@ -213,8 +213,9 @@ fn compatibility_flags_are_judged_from_proxy_config() {
 }
 
 /// Pod `ns/web-1-a` as the simulated injector renders it with `settings` (Istio's template:
-/// `PROXY_CONFIG` and the proxyMetadata env), owned by ReplicaSet `web-1`.
-fn rendered(settings: &InjectorSettings, annotations: &[(&str, &str)]) -> Value {
+/// `PROXY_CONFIG` and the proxyMetadata env) and the API server then defaults it, owned by
+/// ReplicaSet `web-1`.
+pub fn rendered(settings: &InjectorSettings, annotations: &[(&str, &str)]) -> Value {
     let a: serde_json::Map<String, Value> = annotations
         .iter()
         .map(|(k, v)| (k.to_string(), json!(v)))
@@ -232,6 +233,22 @@ fn rendered(settings: &InjectorSettings, annotations: &[(&str, &str)]) -> Value 
     let pod: Pod = serde_json::from_value(raw).unwrap();
     let out = inject(&pod, settings).unwrap().expect("injected");
     let mut v = serde_json::to_value(out).unwrap();
+    // The API server defaults a container's missing request from its limit.
+    for list in ["containers", "initContainers"] {
+        for c in v["spec"][list].as_array_mut().into_iter().flatten() {
+            let Some(limits) = c["resources"]["limits"].as_object().cloned() else {
+                continue;
+            };
+            let requests = c["resources"]
+                .as_object_mut()
+                .unwrap()
+                .entry("requests")
+                .or_insert_with(|| json!({}));
+            for (k, q) in limits {
+                requests.as_object_mut().unwrap().entry(k).or_insert(q);
+            }
+        }
+    }
     v["status"] = json!({"phase": "Running"});
     v
 }
@@ -273,5 +290,60 @@ fn the_pod_the_injector_renders_after_the_restart_gives_no_entry() {
     assert_eq!(
         web_reasons(&p),
         vec![Reason::DnsProxying, Reason::ProxyStatsMatcher]
+    );
+}
+
+/// Items 1 and 2 against the injector's own rendering: pods injected with git's settings, whatever
+/// their resource and Prometheus annotations, are in sync.
+#[test]
+fn pods_rendered_with_gits_settings_give_no_entry() {
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    use std::collections::BTreeMap;
+    let objects = |pod: Value| {
+        vec![
+            deployment("ns", "web", 1),
+            replica_set("ns", "web-1", "web"),
+            pod,
+        ]
+    };
+    let mut settings = InjectorSettings::kyma_default(T);
+    settings.prometheus_merge = true;
+    settings.resources.requests = Some(BTreeMap::from([
+        ("cpu".to_string(), Quantity("100m".into())),
+        ("memory".to_string(), Quantity("128Mi".into())),
+    ]));
+    let git = json!({"config": {"telemetry": {"metrics": {"prometheusMerge": true}}},
+                     "components": {"proxy": {"k8s": {"resources":
+                         {"requests": {"cpu": "100m", "memory": "128Mi"}}}}}});
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("sidecar.istio.io/proxyCPU", "50m")],
+        vec![("sidecar.istio.io/proxyMemoryLimit", "1Gi")],
+        vec![
+            ("sidecar.istio.io/proxyCPULimit", "2"),
+            ("sidecar.istio.io/proxyMemory", "64Mi"),
+        ],
+        vec![("prometheus.io/scrape", "False")],
+        vec![("prometheus.istio.io/merge-metrics", "0")],
+        vec![
+            ("prometheus.io/port", "15020"),
+            ("prometheus.io/path", "/metrics"),
+        ],
+    ];
+    for annotations in &cases {
+        let p = run(git.clone(), objects(rendered(&settings, annotations)));
+        assert!(p.workloads.is_empty(), "{annotations:?}: {:?}", p.workloads);
+    }
+
+    // Merge off in the mesh, forced on by the pod; and the same pods before git's change.
+    let mut off = InjectorSettings::kyma_default(T);
+    off.prometheus_merge = false;
+    let forced = [("prometheus.istio.io/merge-metrics", "true")];
+    let p = run(json!({}), objects(rendered(&off, &forced)));
+    assert!(p.workloads.is_empty(), "{:?}", p.workloads);
+    let p = run(git, objects(rendered(&off, &[])));
+    assert_eq!(
+        web_reasons(&p),
+        vec![Reason::PrometheusMerge, Reason::ProxyResources]
     );
 }
