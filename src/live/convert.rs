@@ -69,6 +69,46 @@ fn quantity(
     map.and_then(|m| m.get(key)).map(|q| q.0.clone())
 }
 
+/// Env var of `istio-proxy` holding the effective ProxyConfig as JSON.
+pub const PROXY_CONFIG_ENV: &str = "PROXY_CONFIG";
+
+/// `PROXY_CONFIG` decoded; `None` when it is not a JSON object (then the pod is judged from its
+/// proxy metadata env vars alone).
+pub fn carried_config(raw: &str) -> Option<CarriedConfig> {
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let v = v.as_object()?;
+    let proxy_metadata = v
+        .get("proxyMetadata")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), String::from),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut stats_regexps: Vec<String> = v
+        .get("proxyStatsMatcher")
+        .and_then(|m| m.get("inclusionRegexps"))
+        .and_then(|r| r.as_array())
+        .map(|r| {
+            r.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    stats_regexps.sort();
+    stats_regexps.dedup();
+    Some(CarriedConfig {
+        proxy_metadata,
+        stats_regexps,
+    })
+}
+
 fn proxy(c: &wire::Container, native: bool) -> Proxy {
     let env = c
         .env
@@ -88,6 +128,13 @@ fn proxy(c: &wire::Container, native: bool) -> Proxy {
         env,
         requests: pair(r.and_then(|r| r.requests.as_ref())),
         limits: pair(r.and_then(|r| r.limits.as_ref())),
+        config: c
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == PROXY_CONFIG_ENV)
+            .and_then(|e| e.value.as_deref())
+            .and_then(carried_config),
     }
 }
 

@@ -247,6 +247,18 @@ pub struct Proxy {
     pub env: BTreeMap<String, String>,
     pub requests: ResourcePair,
     pub limits: ResourcePair,
+    /// What the injector recorded in the `PROXY_CONFIG` env var, when it is there and is JSON.
+    pub config: Option<CarriedConfig>,
+}
+
+/// The effective ProxyConfig a sidecar was started with (`PROXY_CONFIG`: the mesh defaultConfig
+/// overlaid by the pod's `proxy.istio.io/config`), reduced to the fields the planner judges.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CarriedConfig {
+    /// `proxyMetadata`, values as strings.
+    pub proxy_metadata: BTreeMap<String, String>,
+    /// `proxyStatsMatcher.inclusionRegexps`, sorted and deduplicated (a set); empty when unset.
+    pub stats_regexps: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]

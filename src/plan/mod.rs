@@ -37,6 +37,8 @@ pub enum Reason {
     CompatibilityMode,
     DnsProxying,
     ProxyResources,
+    /// `proxyStatsMatcher.inclusionRegexps` the sidecar started with (its `PROXY_CONFIG`).
+    ProxyStatsMatcher,
     IngressGatewayConfig,
     Uninstall,
 }
@@ -50,6 +52,7 @@ impl Reason {
             Reason::CompatibilityMode => "compatibility-mode",
             Reason::DnsProxying => "dns-proxying",
             Reason::ProxyResources => "proxy-resources",
+            Reason::ProxyStatsMatcher => "proxy-stats-matcher",
             Reason::IngressGatewayConfig => "ingress-gateway-config",
             Reason::Uninstall => "uninstall",
         }
@@ -324,6 +327,7 @@ mod names {
             CompatibilityMode,
             DnsProxying,
             ProxyResources,
+            ProxyStatsMatcher,
             IngressGatewayConfig,
             Uninstall,
         ];

@@ -29,6 +29,8 @@ pub struct Targets {
     pub compatibility_mode: bool,
     /// `spec.config.enableDNSProxying`; unset is the module default, off.
     pub dns_proxying: bool,
+    /// `spec.config.proxyStatsMatcher.inclusionRegexps`, sorted; unset is none.
+    pub proxy_stats_matcher: Vec<String>,
     pub proxy_resources: ResourcesTarget,
 }
 
@@ -63,9 +65,11 @@ pub fn check_pod(pod: &Pod, t: &Targets) -> Vec<Finding> {
     let mut out = Vec::new();
     out.extend(istio_version(proxy, t));
     out.extend(super::prometheus::check(pod, t));
-    let overrides = proxy_metadata::overrides(pod);
+    let annotation = proxy_metadata::annotation_config(pod);
+    let overrides = proxy_metadata::overrides(annotation.as_ref());
     out.extend(proxy_metadata::compatibility_mode(proxy, &overrides, t));
     out.extend(proxy_metadata::dns_proxying(proxy, &overrides, t));
+    out.extend(proxy_metadata::stats_matcher(proxy, annotation.as_ref(), t));
     out.extend(resources::check(pod, proxy, &t.proxy_resources));
     out
 }

@@ -40,12 +40,27 @@ pub fn targets(desired: &Desired, live: &LiveState) -> Targets {
         status_port: live.status_port.unwrap_or(DEFAULT_STATUS_PORT),
         compatibility_mode: spec.is_some_and(|s| s.compatibility_mode()),
         dns_proxying: spec.and_then(|s| s.dns_proxying()).unwrap_or(false),
+        proxy_stats_matcher: spec.map(stats_regexps).unwrap_or_default(),
         proxy_resources: ResourcesTarget::new(
             resources(spec).as_ref(),
             resources(cr.map(|c| &c.spec)).as_ref(),
             resources(applied.as_ref()).as_ref(),
         ),
     }
+}
+
+/// `spec.config.proxyStatsMatcher.inclusionRegexps` as a set (sorted); unset is the module
+/// default, none.
+pub fn stats_regexps(spec: &IstioSpec) -> Vec<String> {
+    let mut r: Vec<String> = spec
+        .config
+        .as_ref()
+        .and_then(|c| c.proxy_stats_matcher.as_ref())
+        .and_then(|m| m.inclusion_regexps.clone())
+        .unwrap_or_default();
+    r.sort();
+    r.dedup();
+    r
 }
 
 fn cr_name(i: &Istio) -> String {
@@ -92,6 +107,7 @@ pub fn from_settings(r: Reason) -> bool {
             | Reason::CompatibilityMode
             | Reason::DnsProxying
             | Reason::ProxyResources
+            | Reason::ProxyStatsMatcher
             | Reason::IngressGatewayConfig
     )
 }

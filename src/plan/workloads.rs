@@ -531,6 +531,13 @@ fn on_off(b: bool) -> &'static str {
     if b { "on" } else { "off" }
 }
 
+/// FNV-1a, 64 bits: a short, stable fingerprint of a target too long for an annotation value.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// What a restart is for: the target of every reason. Written to the pod template by apply.
 fn restarted_for(ctx: &Ctx, reasons: &[Reason]) -> String {
     let t = ctx.targets;
@@ -558,6 +565,10 @@ fn restarted_for(ctx: &Ctx, reasons: &[Reason]) -> String {
             Reason::ProxyResources => {
                 format!("proxy-resources={}", t.proxy_resources.signature())
             }
+            Reason::ProxyStatsMatcher => format!(
+                "proxy-stats-matcher={:016x}",
+                fnv1a(t.proxy_stats_matcher.join("\n").as_bytes())
+            ),
             Reason::IngressGatewayConfig => {
                 format!("ingress-gateway-config={}", ctx.gateway_signature)
             }

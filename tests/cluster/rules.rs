@@ -1,6 +1,8 @@
 //! The settings rules on the real control plane: git turns on prometheus merge, DNS proxying,
 //! sidecar resources and compatibility mode; `apply` applies the CR, waits for the (simulated)
 //! operator, restarts, and the restarted pods satisfy every rule, so planning again is empty.
+//! A workload whose template sets `sidecar.istio.io/proxyCPU` gets only that from the injector
+//! (Istio's resource-annotation rule) and is never planned for the CR's resources.
 
 use crate::common::cli::istio_rollout;
 use crate::common::repo::TestRepo;
@@ -8,7 +10,10 @@ use crate::support;
 use crate::support::own;
 use istio_rollout_testenv::sim::last_applied;
 use istio_rollout_testenv::{Cluster, wait};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::Api;
+use kube::api::PostParams;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -60,9 +65,27 @@ async fn settings_rules_restart_once_and_converge() {
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();
     support::create_deployment(&client, &n, "web", 2).await;
-    wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
+    let mut annotated = support::deployment("annotated", 1);
+    annotated
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .annotations = Some(BTreeMap::from([(
+        "sidecar.istio.io/proxyCPU".to_string(),
+        "50m".to_string(),
+    )]));
+    Api::<Deployment>::namespaced(client.clone(), &n)
+        .create(&PostParams::default(), &annotated)
         .await
         .unwrap();
+    for name in ["web", "annotated"] {
+        wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
     let repo = support::desired_repo(CR, "1.27.4");
     let kc = cluster.kubeconfig_path();
 
@@ -72,11 +95,27 @@ async fn settings_rules_restart_once_and_converge() {
         .unwrap();
     let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
     let entries = own(&plan);
-    assert_eq!(entries.len(), 1, "{plan:#}");
+    assert_eq!(entries.len(), 2, "{plan:#}");
+    let reasons = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["reasons"].clone())
+    };
     // Istio 1.29 has no compatibility proxy flags: the toggle restarts nothing.
     assert_eq!(
-        entries[0]["reasons"],
-        json!(["prometheus-merge", "dns-proxying", "proxy-resources"]),
+        reasons("web"),
+        Some(json!([
+            "prometheus-merge",
+            "dns-proxying",
+            "proxy-resources"
+        ])),
+        "{plan:#}"
+    );
+    // Its annotation, not the CR, gives the proxy's resources.
+    assert_eq!(
+        reasons("annotated"),
+        Some(json!(["prometheus-merge", "dns-proxying"])),
         "{plan:#}"
     );
 
@@ -119,7 +158,7 @@ async fn settings_rules_restart_once_and_converge() {
 
     let report = support::succeeded(child).await;
     let results: Vec<&Value> = own(&report).into_iter().map(|w| &w["result"]).collect();
-    assert_eq!(results, vec!["restarted"], "{report:#}");
+    assert_eq!(results, vec!["restarted", "restarted"], "{report:#}");
     assert_eq!(report["remaining"]["pending"], false, "{report:#}");
 
     let again = command(kc, &repo, &["plan", "--namespace", &n])

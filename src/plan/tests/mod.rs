@@ -7,6 +7,7 @@ mod cr_and_defaults;
 mod gateways;
 mod image_rebuild;
 mod prometheus;
+mod proxy_config;
 mod proxy_metadata;
 mod resources;
 mod rollouts;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, Pod, Probe,
-    SecurityContext, Volume, VolumeMount,
+    ResourceRequirements, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -26,6 +26,10 @@ pub const ANNOTATION_PROMETHEUS_SCRAPE: &str = "prometheus.io/scrape";
 pub const ANNOTATION_PROMETHEUS_PORT: &str = "prometheus.io/port";
 pub const ANNOTATION_PROMETHEUS_PATH: &str = "prometheus.io/path";
 pub const ANNOTATION_MERGE_METRICS: &str = "prometheus.istio.io/merge-metrics";
+/// The pod's own ProxyConfig, overlaid per field on the mesh's `defaultConfig`.
+pub const ANNOTATION_PROXY_CONFIG: &str = "proxy.istio.io/config";
+/// Env var of `istio-proxy` holding the effective ProxyConfig as JSON.
+pub const PROXY_CONFIG_ENV: &str = "PROXY_CONFIG";
 
 pub const PROXY_CONTAINER: &str = "istio-proxy";
 pub const VALIDATION_CONTAINER: &str = "istio-validation";
@@ -52,6 +56,83 @@ pub const DNS_PROXYING_ENV: &[(&str, &str)] = &[
     ("ISTIO_META_DNS_CAPTURE", "true"),
     ("ISTIO_META_DNS_AUTO_ALLOCATE", "true"),
 ];
+
+/// Go's `strconv.ParseBool`: `None` for anything else.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether the injector merges the pod's metrics: `prometheus.io/scrape` not false, and
+/// `prometheus.istio.io/merge-metrics` when it parses (in both directions), else the mesh setting.
+pub fn merges_metrics(annotations: &BTreeMap<String, String>, mesh_merge: bool) -> bool {
+    let flag = |k: &str| annotations.get(k).and_then(|v| parse_bool(v));
+    flag(ANNOTATION_PROMETHEUS_SCRAPE).unwrap_or(true)
+        && flag(ANNOTATION_MERGE_METRICS).unwrap_or(mesh_merge)
+}
+
+/// The mesh's `defaultConfig` as the module renders it from the CR: proxy metadata (DNS
+/// proxying, compatibility flags), status port and stats matcher.
+pub fn mesh_default_config(settings: &InjectorSettings, minor: u32) -> serde_json::Value {
+    let mut metadata = serde_json::Map::new();
+    if settings.compatibility_mode {
+        for (k, v) in compatibility_env(minor) {
+            metadata.insert(k.to_string(), (*v).into());
+        }
+    }
+    if settings.dns_proxying {
+        for (k, v) in DNS_PROXYING_ENV {
+            metadata.insert(k.to_string(), (*v).into());
+        }
+    }
+    let mut config = serde_json::json!({
+        "statusPort": settings.status_port,
+        "proxyMetadata": metadata,
+    });
+    if let Some(regexps) = &settings.proxy_stats_matcher {
+        config["proxyStatsMatcher"] = serde_json::json!({ "inclusionRegexps": regexps });
+    }
+    config
+}
+
+/// The effective ProxyConfig: the mesh default overlaid per field by the pod's
+/// `proxy.istio.io/config` (YAML or JSON); `proxyMetadata` merges per key. An annotation that
+/// does not parse is an error: Istio's webhook refuses such a pod.
+pub fn effective_proxy_config(
+    mesh: &serde_json::Value,
+    annotation: Option<&str>,
+) -> Result<serde_json::Value> {
+    let mut config = mesh.clone();
+    let Some(raw) = annotation else {
+        return Ok(config);
+    };
+    let overlay: serde_json::Value = serde_saphyr::from_str(raw)
+        .with_context(|| format!("{ANNOTATION_PROXY_CONFIG} does not parse"))?;
+    let serde_json::Value::Object(overlay) = overlay else {
+        anyhow::bail!("{ANNOTATION_PROXY_CONFIG} is not a mapping");
+    };
+    let out = config
+        .as_object_mut()
+        .expect("the mesh default is a mapping");
+    for (key, value) in overlay {
+        match (key.as_str(), value, out.get_mut(&key)) {
+            (
+                "proxyMetadata",
+                serde_json::Value::Object(m),
+                Some(serde_json::Value::Object(base)),
+            ) => {
+                base.extend(m);
+            }
+            (_, value, _) => {
+                out.insert(key, value);
+            }
+        }
+    }
+    Ok(config)
+}
 
 /// Returns the pod with the sidecar injected, or `None` when this pod is not injected
 /// (opted out, already injected, or host network).
@@ -91,7 +172,17 @@ pub fn inject(pod: &Pod, settings: &InjectorSettings) -> Result<Option<Pod>> {
         .unwrap_or_else(|| settings.proxy_image());
     let app_containers: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
 
-    let mut proxy = proxy_container(&image, settings, &annotations, &app_containers, minor);
+    let proxy_config = effective_proxy_config(
+        &mesh_default_config(settings, minor),
+        annotations.get(ANNOTATION_PROXY_CONFIG).map(String::as_str),
+    )?;
+    let mut proxy = proxy_container(
+        &image,
+        settings,
+        &annotations,
+        &app_containers,
+        &proxy_config,
+    );
     let validation = Container {
         name: VALIDATION_CONTAINER.to_string(),
         image: Some(image.clone()),
@@ -151,21 +242,16 @@ pub fn inject(pod: &Pod, settings: &InjectorSettings) -> Result<Option<Pod>> {
             first.clone(),
         );
     }
-    let prometheus_opt_out = annotations
-        .get(ANNOTATION_PROMETHEUS_SCRAPE)
-        .is_some_and(|v| v == "false")
-        || annotations
-            .get(ANNOTATION_MERGE_METRICS)
-            .is_some_and(|v| v == "false");
-    if settings.prometheus_merge && !prometheus_opt_out {
+    let status_port = settings.status_port.to_string();
+    // A pod whose own port already is the status port is left alone (Istio assumes the user
+    // controls it, or the pod was injected before).
+    let on_status_port = annotations.get(ANNOTATION_PROMETHEUS_PORT) == Some(&status_port);
+    if merges_metrics(&annotations, settings.prometheus_merge) && !on_status_port {
         out_annotations.insert(
             ANNOTATION_PROMETHEUS_PATH.to_string(),
             "/stats/prometheus".to_string(),
         );
-        out_annotations.insert(
-            ANNOTATION_PROMETHEUS_PORT.to_string(),
-            settings.status_port.to_string(),
-        );
+        out_annotations.insert(ANNOTATION_PROMETHEUS_PORT.to_string(), status_port);
         out_annotations.insert(ANNOTATION_PROMETHEUS_SCRAPE.to_string(), "true".to_string());
     }
 
@@ -259,7 +345,7 @@ fn proxy_container(
     settings: &InjectorSettings,
     annotations: &BTreeMap<String, String>,
     app_containers: &[String],
-    minor: u32,
+    proxy_config: &serde_json::Value,
 ) -> Container {
     let mut env_vars = vec![
         env("PILOT_CERT_PROVIDER", "istiod"),
@@ -273,34 +359,21 @@ fn proxy_container(
         env("ISTIO_META_MESH_ID", "cluster.local"),
         env("TRUST_DOMAIN", "cluster.local"),
     ];
-    let mut metadata: Vec<(&str, &str)> = Vec::new();
-    if settings.compatibility_mode {
-        metadata.extend_from_slice(compatibility_env(minor));
-    }
-    if settings.dns_proxying {
-        metadata.extend_from_slice(DNS_PROXYING_ENV);
-    }
-    env_vars.extend(metadata.iter().map(|(k, v)| env(k, v)));
-
-    let mut resources = settings.resources.clone();
-    let overrides = [
-        (ANNOTATION_PROXY_CPU, false, "cpu"),
-        (ANNOTATION_PROXY_MEMORY, false, "memory"),
-        (ANNOTATION_PROXY_CPU_LIMIT, true, "cpu"),
-        (ANNOTATION_PROXY_MEMORY_LIMIT, true, "memory"),
-    ];
-    for (annotation, limit, resource) in overrides {
-        if let Some(value) = annotations.get(annotation) {
-            let target = if limit {
-                &mut resources.limits
-            } else {
-                &mut resources.requests
-            };
-            target
-                .get_or_insert_with(BTreeMap::new)
-                .insert(resource.to_string(), Quantity(value.clone()));
+    // As Istio's template: the effective ProxyConfig as JSON, then one env var per proxyMetadata
+    // key (sorted, as Go ranges over a map).
+    env_vars.push(env(PROXY_CONFIG_ENV, &proxy_config.to_string()));
+    if let Some(metadata) = proxy_config
+        .get("proxyMetadata")
+        .and_then(|m| m.as_object())
+    {
+        let sorted: BTreeMap<&String, &serde_json::Value> = metadata.iter().collect();
+        for (k, v) in sorted {
+            let v = v.as_str().map_or_else(|| v.to_string(), String::from);
+            env_vars.push(env(k, &v));
         }
     }
+
+    let resources = proxy_resources(settings, annotations);
 
     let mount = |name: &str, path: &str| VolumeMount {
         name: name.to_string(),
@@ -345,6 +418,42 @@ fn proxy_container(
             mount("istio-token", "/var/run/secrets/tokens"),
             mount("istiod-ca-cert", "/var/run/secrets/istio"),
         ]),
+        ..Default::default()
+    }
+}
+
+/// Istio's rule: once any of the four resource annotations is set, only what the annotations
+/// give is rendered (the API server then defaults a missing request from its limit); else the
+/// global proxy resources.
+pub fn proxy_resources(
+    settings: &InjectorSettings,
+    annotations: &BTreeMap<String, String>,
+) -> ResourceRequirements {
+    let pick = |pairs: [(&str, &str); 2]| {
+        let m: BTreeMap<String, Quantity> = pairs
+            .iter()
+            .filter_map(|(a, r)| {
+                annotations
+                    .get(*a)
+                    .map(|v| (r.to_string(), Quantity(v.clone())))
+            })
+            .collect();
+        (!m.is_empty()).then_some(m)
+    };
+    let requests = pick([
+        (ANNOTATION_PROXY_CPU, "cpu"),
+        (ANNOTATION_PROXY_MEMORY, "memory"),
+    ]);
+    let limits = pick([
+        (ANNOTATION_PROXY_CPU_LIMIT, "cpu"),
+        (ANNOTATION_PROXY_MEMORY_LIMIT, "memory"),
+    ]);
+    if requests.is_none() && limits.is_none() {
+        return settings.resources.clone();
+    }
+    ResourceRequirements {
+        requests,
+        limits,
         ..Default::default()
     }
 }
@@ -563,7 +672,7 @@ mod tests {
     }
 
     #[test]
-    fn resource_and_image_annotations_override_settings() {
+    fn resource_annotations_replace_the_global_resources() {
         let settings = InjectorSettings::kyma_default("1.29.3");
         let out = inject(
             &pod(&[
@@ -577,10 +686,168 @@ mod tests {
         .unwrap();
         let proxy = proxy_of(&out);
         let r = proxy.resources.as_ref().unwrap();
-        assert_eq!(r.requests.as_ref().unwrap()["cpu"].0, "50m");
-        assert_eq!(r.requests.as_ref().unwrap()["memory"].0, "192Mi");
-        assert_eq!(r.limits.as_ref().unwrap()["memory"].0, "2Gi");
-        assert_eq!(r.limits.as_ref().unwrap()["cpu"].0, "1000m");
+        // Only what the annotations give: no global memory request, no global CPU limit.
+        assert_eq!(
+            r.requests.as_ref().unwrap(),
+            &BTreeMap::from([("cpu".to_string(), Quantity("50m".into()))])
+        );
+        assert_eq!(
+            r.limits.as_ref().unwrap(),
+            &BTreeMap::from([("memory".to_string(), Quantity("2Gi".into()))])
+        );
         assert_eq!(proxy.image.as_deref(), Some("my.registry/proxyv2:custom"));
+
+        // A limit only: no requests at all (the API server defaults them from the limit).
+        let out = inject(&pod(&[(ANNOTATION_PROXY_CPU_LIMIT, "300m")]), &settings)
+            .unwrap()
+            .unwrap();
+        let r = proxy_of(&out).resources.clone().unwrap();
+        assert_eq!(r.requests, None);
+        assert_eq!(r.limits.unwrap()["cpu"].0, "300m");
+
+        // No annotation: the global resources, whole.
+        let out = inject(&pod(&[]), &settings).unwrap().unwrap();
+        assert_eq!(proxy_of(&out).resources.as_ref(), Some(&settings.resources));
+    }
+
+    fn merged(annotations: &[(&str, &str)], mesh_merge: bool) -> BTreeMap<String, String> {
+        let mut settings = InjectorSettings::kyma_default("1.29.3");
+        settings.prometheus_merge = mesh_merge;
+        inject(&pod(annotations), &settings)
+            .unwrap()
+            .unwrap()
+            .metadata
+            .annotations
+            .unwrap()
+    }
+
+    #[test]
+    fn prometheus_opt_outs_parse_as_go_booleans() {
+        for v in ["0", "f", "F", "FALSE", "false", "False"] {
+            for key in [ANNOTATION_PROMETHEUS_SCRAPE, ANNOTATION_MERGE_METRICS] {
+                let a = merged(&[(key, v)], true);
+                assert!(!a.contains_key(ANNOTATION_PROMETHEUS_PATH), "{key}={v}");
+            }
+        }
+        // Not a boolean: no opt-out, the mesh setting stands.
+        for v in ["no", "off", ""] {
+            let a = merged(&[(ANNOTATION_PROMETHEUS_SCRAPE, v)], true);
+            assert_eq!(a[ANNOTATION_PROMETHEUS_PATH], "/stats/prometheus", "{v}");
+            let a = merged(&[(ANNOTATION_MERGE_METRICS, v)], false);
+            assert!(!a.contains_key(ANNOTATION_PROMETHEUS_PATH), "{v}");
+        }
+    }
+
+    #[test]
+    fn merge_metrics_forces_merge_on_when_the_mesh_has_it_off() {
+        for v in ["1", "t", "true", "True"] {
+            let a = merged(&[(ANNOTATION_MERGE_METRICS, v)], false);
+            assert_eq!(a[ANNOTATION_PROMETHEUS_PATH], "/stats/prometheus", "{v}");
+            assert_eq!(a[ANNOTATION_PROMETHEUS_PORT], "15020", "{v}");
+        }
+        // scrape false wins over merge-metrics true.
+        let a = merged(
+            &[
+                (ANNOTATION_MERGE_METRICS, "true"),
+                (ANNOTATION_PROMETHEUS_SCRAPE, "false"),
+            ],
+            false,
+        );
+        assert!(!a.contains_key(ANNOTATION_PROMETHEUS_PATH));
+    }
+
+    #[test]
+    fn an_app_already_on_the_status_port_keeps_its_annotations() {
+        let own = [
+            (ANNOTATION_PROMETHEUS_PORT, "15020"),
+            (ANNOTATION_PROMETHEUS_PATH, "/metrics"),
+            (ANNOTATION_PROMETHEUS_SCRAPE, "1"),
+        ];
+        let a = merged(&own, true);
+        for (k, v) in own {
+            assert_eq!(a[k], v, "{k}");
+        }
+        // Another port is rewritten.
+        let a = merged(&[(ANNOTATION_PROMETHEUS_PORT, "8080")], true);
+        assert_eq!(a[ANNOTATION_PROMETHEUS_PORT], "15020");
+        assert_eq!(a[ANNOTATION_PROMETHEUS_PATH], "/stats/prometheus");
+    }
+
+    fn proxy_config_of(c: &Container) -> serde_json::Value {
+        serde_json::from_str(&env_of(c)[PROXY_CONFIG_ENV]).expect("PROXY_CONFIG is JSON")
+    }
+
+    #[test]
+    fn proxy_config_env_is_the_mesh_default() {
+        let mut settings = InjectorSettings::kyma_default("1.24.2");
+        settings.dns_proxying = true;
+        settings.compatibility_mode = true;
+        settings.proxy_stats_matcher = Some(vec![".*outlier.*".into()]);
+        let out = inject(&pod(&[]), &settings).unwrap().unwrap();
+        let proxy = proxy_of(&out);
+        let config = proxy_config_of(proxy);
+        assert_eq!(
+            config,
+            serde_json::json!({
+                "statusPort": 15020,
+                "proxyMetadata": {
+                    "ISTIO_META_DNS_CAPTURE": "true",
+                    "ISTIO_META_DNS_AUTO_ALLOCATE": "true",
+                    "ENABLE_DEFERRED_STATS_CREATION": "false",
+                    "BYPASS_OVERLOAD_MANAGER_FOR_STATIC_LISTENERS": "false",
+                },
+                "proxyStatsMatcher": {"inclusionRegexps": [".*outlier.*"]},
+            })
+        );
+        let env = env_of(proxy);
+        for (k, v) in config["proxyMetadata"].as_object().unwrap() {
+            assert_eq!(env.get(k).map(String::as_str), v.as_str(), "{k}");
+        }
+
+        // Nothing set: an empty proxyMetadata, no stats matcher, no metadata env.
+        let plain = InjectorSettings::kyma_default("1.29.3");
+        let proxy = proxy_of(&inject(&pod(&[]), &plain).unwrap().unwrap()).clone();
+        let config = proxy_config_of(&proxy);
+        assert_eq!(config["proxyMetadata"], serde_json::json!({}));
+        assert!(config.get("proxyStatsMatcher").is_none());
+        assert!(!env_of(&proxy).contains_key("ISTIO_META_DNS_CAPTURE"));
+    }
+
+    #[test]
+    fn the_pod_annotation_overlays_the_mesh_default_per_field() {
+        let mut settings = InjectorSettings::kyma_default("1.29.3");
+        settings.dns_proxying = true;
+        settings.proxy_stats_matcher = Some(vec![".*outlier.*".into()]);
+        let yaml = "proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: \"false\"\n  OWN: \"1\"\nproxyStatsMatcher:\n  inclusionRegexps: [\".*upstream.*\"]\n";
+        let out = inject(&pod(&[(ANNOTATION_PROXY_CONFIG, yaml)]), &settings)
+            .unwrap()
+            .unwrap();
+        let proxy = proxy_of(&out);
+        let config = proxy_config_of(proxy);
+        // proxyMetadata merges per key; other fields are replaced.
+        assert_eq!(
+            config["proxyMetadata"],
+            serde_json::json!({
+                "ISTIO_META_DNS_CAPTURE": "false",
+                "ISTIO_META_DNS_AUTO_ALLOCATE": "true",
+                "OWN": "1",
+            })
+        );
+        assert_eq!(
+            config["proxyStatsMatcher"],
+            serde_json::json!({"inclusionRegexps": [".*upstream.*"]})
+        );
+        assert_eq!(config["statusPort"], 15020);
+        let env = env_of(proxy);
+        assert_eq!(env["ISTIO_META_DNS_CAPTURE"], "false");
+        assert_eq!(env["OWN"], "1");
+
+        // JSON works too; a broken annotation is refused, as Istio's webhook does.
+        let json = r#"{"proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "false"}}"#;
+        let out = inject(&pod(&[(ANNOTATION_PROXY_CONFIG, json)]), &settings)
+            .unwrap()
+            .unwrap();
+        assert_eq!(env_of(proxy_of(&out))["ISTIO_META_DNS_CAPTURE"], "false");
+        assert!(inject(&pod(&[(ANNOTATION_PROXY_CONFIG, "{[")]), &settings).is_err());
     }
 }

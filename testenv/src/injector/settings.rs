@@ -40,6 +40,9 @@ pub struct InjectorSettings {
     pub status_port: u16,
     /// Sidecar resources (`spec.components.proxy.k8s.resources` or the module default).
     pub resources: ResourceRequirements,
+    /// `spec.config.proxyStatsMatcher.inclusionRegexps` (mesh `defaultConfig.proxyStatsMatcher`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_stats_matcher: Option<Vec<String>>,
 }
 
 fn default_status_port() -> u16 {
@@ -68,6 +71,7 @@ impl InjectorSettings {
                 ])),
                 ..Default::default()
             },
+            proxy_stats_matcher: None,
         }
     }
 

@@ -826,6 +826,11 @@ impl Runner {
         settings.prometheus_merge = spec.config.telemetry.metrics.prometheus_merge;
         settings.dns_proxying = spec.config.enable_dns_proxying == Some(true);
         settings.compatibility_mode = spec.compatibility_mode;
+        settings.proxy_stats_matcher = spec
+            .config
+            .proxy_stats_matcher
+            .as_ref()
+            .map(|m| m.inclusion_regexps.clone());
         settings.resources = to_requirements(&expected);
         sim.set_settings(&settings).await?;
         sim.apply_istio(&module.images).await?;
