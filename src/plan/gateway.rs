@@ -19,6 +19,23 @@ struct GatewaySettings {
     stats_inclusion: Vec<String>,
 }
 
+/// Whether two specs agree on the fields the operator records after the gateway restart
+/// (numTrustedProxies, forwardClientCertDetails, trustDomain). proxyStatsMatcher, which also
+/// restarts the gateway, is recorded with the proxy fields, only after a sidecar pass without
+/// warnings.
+pub fn same_recorded_settings(a: &IstioSpec, b: &IstioSpec) -> bool {
+    let (a, b) = (settings(a), settings(b));
+    (
+        a.num_trusted_proxies,
+        a.forward_client_cert_details,
+        a.trust_domain,
+    ) == (
+        b.num_trusted_proxies,
+        b.forward_client_cert_details,
+        b.trust_domain,
+    )
+}
+
 fn settings(spec: &IstioSpec) -> GatewaySettings {
     let c = spec.config.as_ref();
     GatewaySettings {

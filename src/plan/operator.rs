@@ -43,6 +43,43 @@ pub fn last_applied(istio: &Istio) -> Option<Result<LastApplied, Invalid>> {
     })())
 }
 
+/// The CR's `ProxySidecarRestartSucceeded` condition says some sidecars need a person
+/// (reason `ProxySidecarManualRestartRequired`).
+fn manual_restarts_required(cr: &Istio) -> bool {
+    cr.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.type_ == "ProxySidecarRestartSucceeded"
+                    && c.reason == "ProxySidecarManualRestartRequired"
+            })
+        })
+}
+
+/// Whether two specs mean the same to the operator. It records a spec with `config`,
+/// `config.telemetry` and `config.telemetry.metrics` always present and false booleans left out,
+/// so `spec: {}` comes back as `{"config":{"telemetry":{"metrics":{}}}}`: compare the specs with
+/// empty objects, nulls and `false` removed (every boolean of the CR defaults to false).
+pub fn same_meaning(a: &IstioSpec, b: &IstioSpec) -> bool {
+    fn prune(v: serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match v {
+            Value::Null | Value::Bool(false) => None,
+            Value::Object(m) => {
+                let m: serde_json::Map<String, Value> = m
+                    .into_iter()
+                    .filter_map(|(k, v)| prune(v).map(|v| (k, v)))
+                    .collect();
+                (!m.is_empty()).then_some(Value::Object(m))
+            }
+            other => Some(other),
+        }
+    }
+    let norm = |s: &IstioSpec| serde_json::to_value(s).ok().and_then(prune);
+    norm(a) == norm(b)
+}
+
 fn show(versions: &[Version]) -> String {
     format!(
         "{:?}",
@@ -70,16 +107,25 @@ pub fn caught_up(desired: &Desired, live: &LiveState, plan: &Plan) -> Option<Str
                 return Some("the Istio CR is not in the cluster yet".into());
             };
             let state = cr.status.as_ref().map(|s| s.state);
-            if state != Some(State::Ready) {
+            // Warning because bare or Job pods keep an old sidecar: the operator is done with
+            // everything it can do (those pods are the plan's manual entries), but it records
+            // only `IstioTag` and the gateway fields, not the rest of the spec.
+            let manual_only = state == Some(State::Warning) && manual_restarts_required(cr);
+            if state != Some(State::Ready) && !manual_only {
                 return Some(format!("Istio CR state is {state:?}, not Ready"));
             }
             let applied = match last_applied(cr) {
-                Some(Ok(applied)) if applied.spec == want.spec => applied,
-                Some(Ok(_)) => {
-                    return Some("lastAppliedConfiguration does not match git yet".into());
-                }
+                Some(Ok(applied)) => applied,
                 _ => return Some("no lastAppliedConfiguration yet".into()),
             };
+            let agrees = if manual_only {
+                super::gateway::same_recorded_settings(&applied.spec, &want.spec)
+            } else {
+                same_meaning(&applied.spec, &want.spec)
+            };
+            if !agrees {
+                return Some("lastAppliedConfiguration does not match git yet".into());
+            }
             if let Some(target) = desired.istio_version
                 && applied.istio_version() != Some(target)
             {
@@ -192,6 +238,112 @@ mod tests {
             why(&d, &live("Ready", DONE, Some("1.29.3")))
                 .unwrap()
                 .contains("control plane")
+        );
+    }
+
+    fn spec(json: serde_json::Value) -> IstioSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn specs_are_compared_by_meaning_as_the_operator_records_them() {
+        let empty = spec(json!({}));
+        for same in [
+            json!({"config": {"telemetry": {"metrics": {}}}}),
+            json!({"config": {}}),
+            json!({"config": {"telemetry": {"metrics": {"prometheusMerge": false}}}}),
+            json!({"compatibilityMode": false, "config": {"enableDNSProxying": false}}),
+        ] {
+            assert!(same_meaning(&spec(same.clone()), &empty), "{same}");
+            assert!(same_meaning(&empty, &spec(same.clone())), "{same}");
+        }
+        for differs in [
+            json!({"config": {"telemetry": {"metrics": {"prometheusMerge": true}}}}),
+            json!({"config": {"numTrustedProxies": 0}}),
+            json!({"compatibilityMode": true}),
+        ] {
+            assert!(!same_meaning(&spec(differs.clone()), &empty), "{differs}");
+        }
+    }
+
+    #[test]
+    fn an_empty_spec_recorded_the_operator_s_way_has_caught_up() {
+        let d = desired(true);
+        let l = live(
+            "Ready",
+            r#"{"config":{"numTrustedProxies":2,"telemetry":{"metrics":{}}},"IstioTag":"1.30.2-distroless"}"#,
+            Some("1.30.2"),
+        );
+        assert_eq!(why(&d, &l), None);
+        let empty_git = {
+            let mut d = d.clone();
+            d.istio.as_mut().unwrap().spec = spec(json!({}));
+            d
+        };
+        let recorded = live(
+            "Ready",
+            r#"{"config":{"telemetry":{"metrics":{}}},"IstioTag":"1.30.2-distroless"}"#,
+            Some("1.30.2"),
+        );
+        assert_eq!(why(&empty_git, &recorded), None);
+    }
+
+    /// A CR in Warning because of manual restarts: caught up once the tag and the gateway
+    /// fields are recorded (the operator writes nothing else then); any other Warning waits.
+    #[test]
+    fn warning_for_manual_restarts_counts_as_caught_up() {
+        let d = desired(true);
+        let with_condition = |reason: &str, applied: &str| {
+            let mut c = cr("Warning", Some(applied));
+            c["status"]["conditions"] = json!([{
+                "type": "ProxySidecarRestartSucceeded", "status": "False", "reason": reason,
+                "message": "The sidecars of the following workloads could not be restarted: shop/bare",
+                "lastTransitionTime": "2026-12-02T00:00:00Z"}]);
+            state(vec![c, istiod("istiod-1", "1.30.2")])
+        };
+        // The proxy fields and the rest of the spec are not recorded under a warning.
+        let gateway_only = r#"{"config":{"numTrustedProxies":2,"telemetry":{"metrics":{}}},"IstioTag":"1.30.2-distroless"}"#;
+        assert_eq!(
+            why(
+                &d,
+                &with_condition("ProxySidecarManualRestartRequired", gateway_only)
+            ),
+            None
+        );
+        // git's CR sets no stats matcher; one still recorded from before does not hold it up.
+        let old_proxy_fields = r#"{"config":{"numTrustedProxies":2,"proxyStatsMatcher":{"inclusionRegexps":["x"]}},"IstioTag":"1.30.2-distroless"}"#;
+        assert_eq!(
+            why(
+                &d,
+                &with_condition("ProxySidecarManualRestartRequired", old_proxy_fields)
+            ),
+            None
+        );
+        let old_gateway = r#"{"config":{"numTrustedProxies":1},"IstioTag":"1.30.2-distroless"}"#;
+        assert!(
+            why(
+                &d,
+                &with_condition("ProxySidecarManualRestartRequired", old_gateway)
+            )
+            .unwrap()
+            .contains("does not match git")
+        );
+        let old_tag = r#"{"config":{"numTrustedProxies":2},"IstioTag":"1.29.3-distroless"}"#;
+        assert!(
+            why(
+                &d,
+                &with_condition("ProxySidecarManualRestartRequired", old_tag)
+            )
+            .unwrap()
+            .contains("IstioTag")
+        );
+        assert!(
+            why(
+                &d,
+                &with_condition("IstioVersionUpdateNotAllowed", gateway_only)
+            )
+            .unwrap()
+            .contains("not Ready")
         );
     }
 
