@@ -109,7 +109,14 @@ pub fn carried_config(raw: &str) -> Option<CarriedConfig> {
     })
 }
 
-fn proxy(c: &wire::Container, native: bool) -> Proxy {
+/// The `istio-proxy` container reduced to what the planner reads. `PROXY_CONFIG` is the same
+/// string in every pod of a workload (and often of a namespace): it is decoded once per distinct
+/// value (`configs`), not once per pod.
+fn proxy(
+    c: &wire::Container,
+    native: bool,
+    configs: &mut HashMap<String, Option<CarriedConfig>>,
+) -> Proxy {
     let env = c
         .env
         .iter()
@@ -134,7 +141,14 @@ fn proxy(c: &wire::Container, native: bool) -> Proxy {
             .flatten()
             .find(|e| e.name == PROXY_CONFIG_ENV)
             .and_then(|e| e.value.as_deref())
-            .and_then(carried_config),
+            .and_then(|raw| match configs.get(raw) {
+                Some(decoded) => decoded.clone(),
+                None => {
+                    let decoded = carried_config(raw);
+                    configs.insert(raw.to_string(), decoded.clone());
+                    decoded
+                }
+            }),
     }
 }
 
@@ -151,6 +165,8 @@ struct Interner {
     strs: HashSet<Arc<str>>,
     maps: HashSet<SharedMap>,
     proxies: HashSet<Arc<Proxy>>,
+    /// `PROXY_CONFIG` values decoded so far.
+    configs: HashMap<String, Option<CarriedConfig>>,
 }
 
 impl Interner {
@@ -348,7 +364,10 @@ impl Builder {
                 kind: Kind::from_name(&o.kind),
                 name: self.interner.str(&o.name),
             });
-        let proxy = pick_proxy(&spec).map(|(c, native)| self.interner.proxy(proxy(c, native)));
+        let proxy = pick_proxy(&spec).map(|(c, native)| {
+            let p = proxy(c, native, &mut self.interner.configs);
+            self.interner.proxy(p)
+        });
         let pod = Pod {
             namespace: self.interner.str(namespace),
             name,

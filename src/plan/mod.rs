@@ -348,11 +348,7 @@ mod names {
             Fccd::ForwardOnly,
         ];
         check(&fccd, |f| f.as_str());
-        use ApplyResult::*;
-        let results = [
-            Restarted, Evicted, Waited, Failed, TimedOut, Manual, Blocked, Skipped,
-        ];
-        check(&results, |r| r.as_str());
+        check(&ApplyResult::ALL, |r| r.as_str());
         let kinds = [Kind::Deployment, Kind::Pod, Kind::Other("Rollout".into())];
         for k in kinds {
             assert_eq!(serde_json::to_value(&k).unwrap(), k.as_str());
