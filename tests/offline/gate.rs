@@ -4,7 +4,6 @@
 use crate::common::cli::istio_rollout;
 use crate::common::repo::TestRepo;
 use crate::fixtures::*;
-use assert_cmd::prelude::*;
 use serde_json::{Value, json};
 
 /// The bundled example (module 1.30.0, Istio 1.30.2) under `istio/`.
