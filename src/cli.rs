@@ -16,7 +16,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Compute the restart plan and print it. Exit 0: nothing to do; 1: something is pending.
+    /// Compute the restart plan and print it. Exit 0: nothing to do; 1: something is pending;
+    /// 5: `--fail-on` refused (a condition other than pending tripped).
     Plan(PlanArgs),
     /// Apply the plan to the cluster: the CR, then restarts and evictions, each waited for.
     /// Exit 0: done; 3: something failed; 4: `--strict` and manual entries remain.
