@@ -220,6 +220,68 @@ mod tests {
         assert_eq!(cfg.plan.live_state, Some(PathBuf::from("l.yaml")));
     }
 
+    fn plan_args(extra: &[&str]) -> PlanArgs {
+        let argv = [&["istio-rollout", "plan", "--repo", "r"], extra].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Plan(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_gate_is_set_only_by_fail_on() {
+        use crate::plan::gate::Condition;
+        assert!(plan(plan_args(&[]), false).unwrap().gate.is_none());
+        // An override alone changes nothing: the default exit codes stay.
+        let cfg = plan(plan_args(&["--gate-override", "why"]), false).unwrap();
+        assert!(cfg.gate.is_none());
+        let cfg = plan(
+            plan_args(&[
+                "--fail-on",
+                "manual,skew",
+                "--fail-on",
+                "blocked",
+                "--gate-override",
+                " because ",
+            ]),
+            false,
+        )
+        .unwrap();
+        let g = cfg.gate.unwrap();
+        assert_eq!(
+            g.fail_on.0.into_iter().collect::<Vec<_>>(),
+            [Condition::Manual, Condition::Blocked, Condition::Skew]
+        );
+        let o = g.overridden.unwrap();
+        assert_eq!(o.reason, "because");
+        // A blank override is none.
+        let cfg = plan(
+            plan_args(&["--fail-on", "any", "--gate-override", " "]),
+            false,
+        )
+        .unwrap();
+        assert!(cfg.gate.unwrap().overridden.is_none());
+        let err = plan(plan_args(&["--fail-on", "sometimes"]), false).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::InvalidInput);
+        assert!(
+            err.to_string()
+                .starts_with("--fail-on: unknown condition `sometimes`")
+        );
+        // apply acts; only its dry run is a plan to judge.
+        let err = apply(apply_args(&["--fail-on", "manual"]), false, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--fail-on: the gate judges a plan")
+        );
+        let cfg = apply(
+            apply_args(&["--fail-on", "manual", "--dry-run"]),
+            false,
+            false,
+        )
+        .unwrap();
+        assert!(cfg.plan.gate.is_some());
+    }
+
     #[test]
     fn apply_settings_carry_the_flags() {
         let cfg = apply(

@@ -314,10 +314,11 @@ pub fn unavailable(e: &Entry, live: &LiveState, pods: &[&Pod]) -> Option<String>
             replicas: n,
             recreate: true,
             ..
-        } => Some(format!(
-            "strategy Recreate: all {} go down before new ones start",
-            replicas(*n)
-        )),
+        } => Some(if *n == 1 {
+            "strategy Recreate: its only pod goes down before the new one starts".to_string()
+        } else {
+            format!("strategy Recreate: all {n} pods go down before new ones start")
+        }),
         OwnerSpec::Deployment {
             replicas: n,
             max_surge,
@@ -331,7 +332,7 @@ pub fn unavailable(e: &Entry, live: &LiveState, pods: &[&Pod]) -> Option<String>
             }
             (*n > 0 && down >= *n).then(|| {
                 format!(
-                    "{}, maxSurge {surge} and maxUnavailable {down}: no pod need stay available while it restarts",
+                    "{}, maxSurge {surge} and maxUnavailable {down}: no pod has to stay available while it restarts",
                     replicas(*n)
                 )
             })

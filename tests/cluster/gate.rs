@@ -134,7 +134,7 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
             .iter()
             .find(|f| f["condition"] == "unavailable")
             .unwrap()["workloads"][0]["why"],
-        "strategy Recreate: all 1 replica go down before new ones start"
+        "strategy Recreate: its only pod goes down before the new one starts"
     );
 
     // Overridden: exit 0, recorded.

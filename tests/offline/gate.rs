@@ -222,7 +222,7 @@ fn the_outputs_say_what_tripped_and_for_which_workloads() {
         "{text}"
     );
     assert!(
-        text.contains("  unavailable (fails):\n    Deployment shop/cart: strategy Recreate: all 1 replica go down before new ones start\n"),
+        text.contains("  unavailable (fails):\n    Deployment shop/cart: strategy Recreate: its only pod goes down before the new one starts\n"),
         "{text}"
     );
     // Found but not asked for: reported, not failing.
@@ -248,7 +248,7 @@ fn the_outputs_say_what_tripped_and_for_which_workloads() {
     assert_eq!(code, 5);
     assert!(md.contains("#### Pre-sync gate: refused\n"), "{md}");
     assert!(
-        md.contains("| `unavailable` | fails | Deployment `shop/cart` | strategy Recreate: all 1 replica go down before new ones start |"),
+        md.contains("| `unavailable` | fails | Deployment `shop/cart` | strategy Recreate: its only pod goes down before the new one starts |"),
         "{md}"
     );
 
@@ -271,7 +271,7 @@ fn the_outputs_say_what_tripped_and_for_which_workloads() {
     assert_eq!(
         unavailable["workloads"],
         json!([{"kind": "Deployment", "namespace": "shop", "name": "cart",
-                "why": "strategy Recreate: all 1 replica go down before new ones start"}])
+                "why": "strategy Recreate: its only pod goes down before the new one starts"}])
     );
     assert_eq!(g["found"][2]["fails"], false);
     assert_eq!(g["found"][2]["workloads"][0]["name"], "debug");

@@ -118,21 +118,21 @@ fn unavailable_names_workloads_that_go_down_while_they_restart() {
             "1 replica, maxSurge 0",
             web_with(1, rolling(int(0), Value::Null)),
             Some(
-                "Deployment ns/web: 1 replica, maxSurge 0 and maxUnavailable 1: no pod need stay available while it restarts",
+                "Deployment ns/web: 1 replica, maxSurge 0 and maxUnavailable 1: no pod has to stay available while it restarts",
             ),
         ),
         (
             "1 replica, maxSurge 0%",
             web_with(1, rolling(s("0%"), s("25%"))),
             Some(
-                "Deployment ns/web: 1 replica, maxSurge 0 and maxUnavailable 1: no pod need stay available while it restarts",
+                "Deployment ns/web: 1 replica, maxSurge 0 and maxUnavailable 1: no pod has to stay available while it restarts",
             ),
         ),
         (
             "1 replica, maxUnavailable 1 (it may go before the new one is ready)",
             web_with(1, rolling(int(1), int(1))),
             Some(
-                "Deployment ns/web: 1 replica, maxSurge 1 and maxUnavailable 1: no pod need stay available while it restarts",
+                "Deployment ns/web: 1 replica, maxSurge 1 and maxUnavailable 1: no pod has to stay available while it restarts",
             ),
         ),
         (
@@ -149,15 +149,13 @@ fn unavailable_names_workloads_that_go_down_while_they_restart() {
             "2 replicas, maxUnavailable 100%",
             web_with(2, rolling(int(0), s("100%"))),
             Some(
-                "Deployment ns/web: 2 replicas, maxSurge 0 and maxUnavailable 2: no pod need stay available while it restarts",
+                "Deployment ns/web: 2 replicas, maxSurge 0 and maxUnavailable 2: no pod has to stay available while it restarts",
             ),
         ),
         (
             "Recreate",
             web_with(3, json!({"type": "Recreate"})),
-            Some(
-                "Deployment ns/web: strategy Recreate: all 3 replicas go down before new ones start",
-            ),
+            Some("Deployment ns/web: strategy Recreate: all 3 pods go down before new ones start"),
         ),
         (
             "StatefulSet, 1 replica, RollingUpdate",
