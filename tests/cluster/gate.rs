@@ -1,7 +1,8 @@
 //! The pre-sync gate on the real control plane: the command of the Argo CD PreSync Job
 //! (manifests/argocd-presync), run as the gate's ServiceAccount with only the read-only role,
 //! before a module upgrade (git asks for module 1.30.0 / Istio 1.30.2, the cluster runs 1.27.4 /
-//! 1.29.3). It refuses while a one-replica Recreate Deployment would go down, or, with
+//! 1.29.3). It refuses while one-replica Deployments that cannot surge (Recreate, maxSurge 0)
+//! would go down, or, with
 //! `--fail-on manual`, while a bare pod has a sidecar; it passes once they are safe, and an
 //! override lets it pass and is recorded.
 
@@ -97,6 +98,18 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
         .create(&PostParams::default(), &single)
         .await
         .unwrap();
+    // One replica that cannot surge: maxSurge and maxUnavailable as the API server returns them.
+    let mut no_surge = crate::support::deployment("no-surge", 1);
+    no_surge.spec.as_mut().unwrap().strategy = Some(
+        serde_json::from_value(
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
+        )
+        .unwrap(),
+    );
+    deployments
+        .create(&PostParams::default(), &no_surge)
+        .await
+        .unwrap();
     deployments
         .create(
             &PostParams::default(),
@@ -104,7 +117,7 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
         )
         .await
         .unwrap();
-    for name in ["single", "pair"] {
+    for name in ["single", "no-surge", "pair"] {
         wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))
             .await
             .unwrap();
@@ -115,14 +128,18 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
         .await
         .unwrap();
 
-    // Unsafe: the Recreate Deployment would go down when the operator restarts it.
+    // Unsafe: the Recreate Deployment and the one that cannot surge would go down when the
+    // operator restarts them.
     let (code, plan, stderr) = gate(&kubeconfig, tmp.path(), &n, &[], &[]);
     assert_eq!(code, 5, "{plan:#}\n{stderr}");
     assert_eq!(
         tripped(&plan),
         [(
             "unavailable".to_string(),
-            vec!["Deployment single".to_string()]
+            vec![
+                "Deployment no-surge".to_string(),
+                "Deployment single".to_string()
+            ]
         )],
         "{plan:#}"
     );
@@ -133,12 +150,20 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
             .unwrap()
             .iter()
             .find(|f| f["condition"] == "unavailable")
-            .unwrap()["workloads"][0]["why"],
-        "strategy Recreate: its only pod goes down before the new one starts"
+            .unwrap()["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["why"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            "1 replica, maxSurge 0 and maxUnavailable 1: no pod has to stay available while it restarts",
+            "strategy Recreate: its only pod goes down before the new one starts"
+        ]
     );
 
     // Overridden: exit 0, recorded.
-    let reason = "downtime of single accepted (test)";
+    let reason = "downtime of single and no-surge accepted (test)";
     let (code, plan, _) = gate(
         &kubeconfig,
         tmp.path(),
@@ -152,18 +177,26 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
         json!({"by": istio_rollout::cli::GATE_OVERRIDE_ENV, "reason": reason})
     );
 
-    // Made safe (a rolling update that surges): the same upgrade passes, restarts still pending.
-    deployments
-        .patch(
-            "single",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"strategy": {"type": "RollingUpdate"}}})),
-        )
-        .await
-        .unwrap();
-    wait::deployment_rollout(&client, &n, "single", Duration::from_secs(60))
-        .await
-        .unwrap();
+    // Made safe (rolling updates that surge): the same upgrade passes, restarts still pending.
+    for (name, strategy) in [
+        ("single", json!({"type": "RollingUpdate"})),
+        (
+            "no-surge",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}),
+        ),
+    ] {
+        deployments
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"strategy": strategy}})),
+            )
+            .await
+            .unwrap();
+        wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
     let (code, plan, stderr) = gate(&kubeconfig, tmp.path(), &n, &[], &[]);
     assert_eq!(code, 0, "{plan:#}\n{stderr}");
     assert_eq!(tripped(&plan), []);
