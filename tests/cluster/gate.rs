@@ -1,8 +1,8 @@
 //! The pre-sync gate on the real control plane: the command of the Argo CD PreSync Job
 //! (manifests/argocd-presync), run as the gate's ServiceAccount with only the read-only role,
 //! before a module upgrade (git asks for module 1.30.0 / Istio 1.30.2, the cluster runs 1.27.4 /
-//! 1.29.3). It refuses while one-replica Deployments that cannot surge (Recreate, maxSurge 0)
-//! would go down, or, with
+//! 1.29.3). It refuses while one-replica Deployments would go down (Recreate, maxUnavailable 1),
+//! or, with
 //! `--fail-on manual`, while a bare pod has a sidecar; it passes once they are safe, and an
 //! override lets it pass and is recorded.
 
@@ -98,16 +98,17 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
         .create(&PostParams::default(), &single)
         .await
         .unwrap();
-    // One replica that cannot surge: maxSurge and maxUnavailable as the API server returns them.
-    let mut no_surge = crate::support::deployment("no-surge", 1);
-    no_surge.spec.as_mut().unwrap().strategy = Some(
+    // One replica that may go before its replacement is ready (maxUnavailable 1, although it
+    // surges): only maxUnavailable, as the API server returns it, tells.
+    let mut may_drop = crate::support::deployment("may-drop", 1);
+    may_drop.spec.as_mut().unwrap().strategy = Some(
         serde_json::from_value(
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}),
         )
         .unwrap(),
     );
     deployments
-        .create(&PostParams::default(), &no_surge)
+        .create(&PostParams::default(), &may_drop)
         .await
         .unwrap();
     deployments
@@ -117,7 +118,7 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
         )
         .await
         .unwrap();
-    for name in ["single", "no-surge", "pair"] {
+    for name in ["single", "may-drop", "pair"] {
         wait::deployment_rollout(&client, &n, name, Duration::from_secs(60))
             .await
             .unwrap();
@@ -128,7 +129,7 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
         .await
         .unwrap();
 
-    // Unsafe: the Recreate Deployment and the one that cannot surge would go down when the
+    // Unsafe: the Recreate Deployment and the one that may drop its pod would go down when the
     // operator restarts them.
     let (code, plan, stderr) = gate(&kubeconfig, tmp.path(), &n, &[], &[]);
     assert_eq!(code, 5, "{plan:#}\n{stderr}");
@@ -137,7 +138,7 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
         [(
             "unavailable".to_string(),
             vec![
-                "Deployment no-surge".to_string(),
+                "Deployment may-drop".to_string(),
                 "Deployment single".to_string()
             ]
         )],
@@ -157,13 +158,41 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
             .map(|w| w["why"].as_str().unwrap())
             .collect::<Vec<_>>(),
         [
-            "1 replica, maxSurge 0 and maxUnavailable 1: no pod has to stay available while it restarts",
+            "1 replica, maxSurge 1 and maxUnavailable 1: no pod has to stay available while it restarts",
             "strategy Recreate: its only pod goes down before the new one starts"
         ]
     );
 
+    // A snapshot taken with the same role carries what the gate judges (strategy, maxSurge,
+    // maxUnavailable): planning from it refuses the same workloads.
+    let snapshot = istio_rollout()
+        .arg("snapshot")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        snapshot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&snapshot.stderr)
+    );
+    let live = tmp.path().join("live.yaml");
+    std::fs::write(&live, &snapshot.stdout).unwrap();
+    let from_file = istio_rollout()
+        .args(["plan", "--path", "examples/gitops/istio", "-o", "json"])
+        .args(["--namespace", &n, "--fail-on", "unavailable", "--repo"])
+        .arg(repo())
+        .arg("--live-state")
+        .arg(&live)
+        .output()
+        .unwrap();
+    let from_file_plan: Value = serde_json::from_slice(&from_file.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&from_file.stderr)));
+    assert_eq!(from_file.status.code(), Some(5), "{from_file_plan:#}");
+    assert_eq!(tripped(&from_file_plan), tripped(&plan));
+
     // Overridden: exit 0, recorded.
-    let reason = "downtime of single and no-surge accepted (test)";
+    let reason = "downtime of single and may-drop accepted (test)";
     let (code, plan, _) = gate(
         &kubeconfig,
         tmp.path(),
@@ -181,7 +210,7 @@ async fn the_gate_refuses_an_unsafe_upgrade_and_passes_a_safe_one() {
     for (name, strategy) in [
         ("single", json!({"type": "RollingUpdate"})),
         (
-            "no-surge",
+            "may-drop",
             json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}),
         ),
     ] {
