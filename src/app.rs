@@ -44,14 +44,25 @@ fn emit(
 }
 
 fn plan_command(cfg: &PlanConfig, out: &mut dyn Write) -> Result<ExitCode> {
-    let plan = compute(cfg)?;
+    let (mut plan, live) = compute_with_live(cfg)?;
+    if let Some(g) = &cfg.gate {
+        plan.gate = Some(plan::gate::judge(
+            &plan,
+            &live,
+            &g.fail_on,
+            g.overridden.clone(),
+        ));
+    }
+    drop(live);
     emit(out, |out| {
         crate::render::render(&plan, cfg.output, cfg.color, out)
     })?;
-    Ok(if plan.is_pending() {
-        ExitCode::Pending
-    } else {
-        ExitCode::Clean
+    Ok(match &plan.gate {
+        None if plan.is_pending() => ExitCode::Pending,
+        None => ExitCode::Clean,
+        Some(g) if !g.refused => ExitCode::Clean,
+        Some(g) if g.only_pending() => ExitCode::Pending,
+        Some(_) => ExitCode::GateRefused,
     })
 }
 
@@ -92,6 +103,11 @@ fn apply(cfg: &ApplyConfig, out: &mut dyn Write) -> Result<ExitCode> {
 
 /// Reads both states and plans. Everything is validated before anything could act on the plan.
 pub fn compute(cfg: &PlanConfig) -> Result<Plan> {
+    compute_with_live(cfg).map(|(plan, _)| plan)
+}
+
+/// [`compute`], also handing back the live state the plan was computed from.
+fn compute_with_live(cfg: &PlanConfig) -> Result<(Plan, crate::live::LiveState)> {
     let desired = read_desired(cfg)?;
     let live = match &cfg.live_state {
         Some(path) => snapshot::read(path)?,
@@ -101,7 +117,8 @@ pub fn compute(cfg: &PlanConfig) -> Result<Plan> {
         })?,
     };
     plan::upgrade::check(&desired, &live)?;
-    Ok(plan::plan(&desired, &live, &cfg.plan))
+    let plan = plan::plan(&desired, &live, &cfg.plan);
+    Ok((plan, live))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -16,7 +16,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Compute the restart plan and print it. Exit 0: nothing to do; 1: something is pending.
+    /// Compute the restart plan and print it. Exit 0: nothing to do; 1: something is pending;
+    /// 5: `--fail-on` refused (a condition other than pending tripped).
     Plan(PlanArgs),
     /// Apply the plan to the cluster: the CR, then restarts and evictions, each waited for.
     /// Exit 0: done; 3: something failed; 4: `--strict` and manual entries remain.
@@ -102,7 +103,19 @@ pub struct PlanArgs {
     /// Leave out `image-rebuild` restarts (same Istio version, another image build).
     #[arg(long)]
     pub no_image_rebuild: bool,
+    /// The pre-sync gate: exit non-zero only on these conditions (comma-separated, repeatable):
+    /// pending, unavailable, manual, blocked, skew, any, none. Exit 5 when one other than
+    /// pending trips, 1 when only pending does. Without it: exit 1 whenever anything is pending.
+    #[arg(long, value_name = "CONDITIONS", env = "ISTIO_ROLLOUT_FAIL_ON")]
+    pub fail_on: Vec<String>,
+    /// Proceed although `--fail-on` conditions tripped (exit 0); the reason is recorded in the
+    /// output. Empty means no override.
+    #[arg(long, value_name = "REASON", env = GATE_OVERRIDE_ENV)]
+    pub gate_override: Option<String>,
 }
+
+/// The environment variable of `--gate-override` (the manifests fill it from a pod annotation).
+pub const GATE_OVERRIDE_ENV: &str = "ISTIO_ROLLOUT_GATE_OVERRIDE";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {

@@ -31,6 +31,16 @@ pub struct PlanConfig {
     pub output: Format,
     pub color: bool,
     pub plan: crate::plan::Options,
+    /// `--fail-on` and `--gate-override`; `None`: the default exit codes.
+    pub gate: Option<GateConfig>,
+}
+
+/// The pre-sync gate's settings.
+#[derive(Clone, Debug)]
+pub struct GateConfig {
+    pub fail_on: crate::plan::gate::FailOn,
+    /// A non-empty `--gate-override`.
+    pub overridden: Option<crate::plan::gate::Override>,
 }
 
 /// Logs on stderr.
@@ -82,7 +92,9 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
             )));
         }
     }
+    let gate = gate(&args.fail_on, args.gate_override.as_deref())?;
     Ok(PlanConfig {
+        gate,
         desired: DesiredConfig {
             repo: d.repo,
             reference: d.reference,
@@ -112,6 +124,31 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
     })
 }
 
+/// `--fail-on` and `--gate-override`. The override names where it came from: the environment
+/// variable when that holds it, else the flag. An override without `--fail-on` does nothing.
+fn gate(fail_on: &[String], gate_override: Option<&str>) -> Result<Option<GateConfig>> {
+    if fail_on.is_empty() {
+        return Ok(None);
+    }
+    let fail_on = crate::plan::gate::FailOn::parse(fail_on)
+        .map_err(|e| Error::Usage(format!("--fail-on: {e}")))?;
+    let overridden = gate_override
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|reason| {
+            let env = crate::cli::GATE_OVERRIDE_ENV;
+            let from_env = std::env::var(env).is_ok_and(|v| v.trim() == reason);
+            crate::plan::gate::Override {
+                by: if from_env { env } else { "--gate-override" }.to_string(),
+                reason: reason.to_string(),
+            }
+        });
+    Ok(Some(GateConfig {
+        fail_on,
+        overridden,
+    }))
+}
+
 /// `apply`'s settings. A progress bar replaces the info logs when the logs are text on a terminal.
 pub fn apply(
     args: ApplyArgs,
@@ -121,6 +158,11 @@ pub fn apply(
     if !args.dry_run && args.plan.live_state.is_some() {
         return Err(Error::Usage(
             "--live-state: apply acts on a cluster; use it with `plan` or `apply --dry-run`".into(),
+        ));
+    }
+    if !args.dry_run && !args.plan.fail_on.is_empty() {
+        return Err(Error::Usage(
+            "--fail-on: the gate judges a plan; use it with `plan` or `apply --dry-run`".into(),
         ));
     }
     let log_format = match args.log_format {
@@ -176,6 +218,68 @@ mod tests {
         .unwrap();
         assert!(cfg.dry_run);
         assert_eq!(cfg.plan.live_state, Some(PathBuf::from("l.yaml")));
+    }
+
+    fn plan_args(extra: &[&str]) -> PlanArgs {
+        let argv = [&["istio-rollout", "plan", "--repo", "r"], extra].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Plan(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_gate_is_set_only_by_fail_on() {
+        use crate::plan::gate::Condition;
+        assert!(plan(plan_args(&[]), false).unwrap().gate.is_none());
+        // An override alone changes nothing: the default exit codes stay.
+        let cfg = plan(plan_args(&["--gate-override", "why"]), false).unwrap();
+        assert!(cfg.gate.is_none());
+        let cfg = plan(
+            plan_args(&[
+                "--fail-on",
+                "manual,skew",
+                "--fail-on",
+                "blocked",
+                "--gate-override",
+                " because ",
+            ]),
+            false,
+        )
+        .unwrap();
+        let g = cfg.gate.unwrap();
+        assert_eq!(
+            g.fail_on.0.into_iter().collect::<Vec<_>>(),
+            [Condition::Manual, Condition::Blocked, Condition::Skew]
+        );
+        let o = g.overridden.unwrap();
+        assert_eq!(o.reason, "because");
+        // A blank override is none.
+        let cfg = plan(
+            plan_args(&["--fail-on", "any", "--gate-override", " "]),
+            false,
+        )
+        .unwrap();
+        assert!(cfg.gate.unwrap().overridden.is_none());
+        let err = plan(plan_args(&["--fail-on", "sometimes"]), false).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::InvalidInput);
+        assert!(
+            err.to_string()
+                .starts_with("--fail-on: unknown condition `sometimes`")
+        );
+        // apply acts; only its dry run is a plan to judge.
+        let err = apply(apply_args(&["--fail-on", "manual"]), false, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--fail-on: the gate judges a plan")
+        );
+        let cfg = apply(
+            apply_args(&["--fail-on", "manual", "--dry-run"]),
+            false,
+            false,
+        )
+        .unwrap();
+        assert!(cfg.plan.gate.is_some());
     }
 
     #[test]

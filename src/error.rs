@@ -22,6 +22,9 @@ pub enum ExitCode {
     Failure = 3,
     /// `apply --strict`: everything automatic is done but manual entries remain.
     ManualRemaining = 4,
+    /// `plan --fail-on`: a condition other than `pending` tripped and no override was given; the
+    /// upgrade must not start.
+    GateRefused = 5,
 }
 
 impl ExitCode {

@@ -169,6 +169,8 @@ pub enum OwnerSpec {
         replicas: i32,
         recreate: bool,
         max_surge: Option<IntOrString>,
+        /// `spec.strategy.rollingUpdate.maxUnavailable` (unset: the API default, 25%).
+        max_unavailable: Option<IntOrString>,
         status: RolloutStatus,
     },
     StatefulSet {

@@ -104,6 +104,7 @@ mod tests {
             replicas: 3,
             recreate: false,
             max_surge: None,
+            max_unavailable: None,
             status,
         }
     }

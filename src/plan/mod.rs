@@ -3,6 +3,7 @@
 //! Level-triggered: every decision compares what pods run now with what git asks for, so after a
 //! successful rollout the same inputs give an empty plan.
 pub mod cr;
+pub mod gate;
 pub mod gateway;
 pub mod operator;
 pub mod prometheus;
@@ -207,6 +208,9 @@ pub struct Plan {
     /// Plan-wide warnings (several CRs, missing objects, ...).
     pub notices: Vec<String>,
     pub summary: Summary,
+    /// The pre-sync gate's verdict (`plan --fail-on`); absent without the flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<gate::Gate>,
 }
 
 /// How the user narrows the plan.
@@ -302,6 +306,7 @@ pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
             .collect(),
         notices,
         summary,
+        gate: None,
     }
 }
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub fn unsupported_from(v: Version) -> Version {
     Version::new(v.major, v.minor + 2, 0)
 }
 
-fn sidecar_version(pod: &Pod) -> Option<Version> {
+pub(crate) fn sidecar_version(pod: &Pod) -> Option<Version> {
     ImageRef::parse(&pod.proxy.as_ref()?.image).version()
 }
 

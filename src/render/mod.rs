@@ -1,5 +1,6 @@
 //! Turns a [`Plan`](crate::plan::Plan) into what people and programs read. Pure: writes to any
 //! `io::Write`.
+pub mod gate;
 pub mod json;
 pub mod markdown;
 pub mod report;
@@ -22,9 +23,14 @@ pub fn render(
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     match format {
-        Format::Text => text::render(plan, color, out),
-        Format::Markdown => markdown::render(plan, out),
-        Format::Json => json::render(plan, out),
+        Format::Text => text::render(plan, color, out)?,
+        Format::Markdown => markdown::render(plan, out)?,
+        Format::Json => return json::render(plan, out),
+    }
+    match (&plan.gate, format) {
+        (Some(g), Format::Text) => gate::text(g, out),
+        (Some(g), Format::Markdown) => gate::markdown(g, out),
+        _ => Ok(()),
     }
 }
 

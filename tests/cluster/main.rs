@@ -14,6 +14,7 @@ mod common;
 mod apply;
 mod cr;
 mod deadline;
+mod gate;
 mod kinds;
 mod manifests;
 mod operator_view;

@@ -8,9 +8,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The kustomizations under manifests/ (each rendered and dry-run applied).
-pub const KUSTOMIZATIONS: [&str; 5] = ["base", "argocd", "flux", "cronjob", "readonly"];
+pub const KUSTOMIZATIONS: [&str; 8] = [
+    "base",
+    "argocd",
+    "flux",
+    "cronjob",
+    "readonly",
+    "gate",
+    "argocd-presync",
+    "flux-gate",
+];
 /// Files that are not part of a kustomization on purpose, with what they are.
-pub const STANDALONE: [(&str, &str); 5] = [
+pub const STANDALONE: [(&str, &str); 7] = [
     (
         "crd/istios.operator.kyma-project.io.yaml",
         "the Istio CRD (dry-run applied)",
@@ -30,6 +39,14 @@ pub const STANDALONE: [(&str, &str); 5] = [
     (
         "flux/flux-kustomization.yaml",
         "a Flux Kustomization (structure only)",
+    ),
+    (
+        "flux-gate/flux-kustomization.yaml",
+        "the Flux Kustomization of the pre-sync gate (structure only)",
+    ),
+    (
+        "flux-gate/istio-kustomization.yaml",
+        "an example Flux Kustomization of the module that dependsOn the gate (structure only)",
     ),
 ];
 
@@ -106,10 +123,10 @@ pub fn render(dir: &str) -> Vec<Value> {
     docs
 }
 
-/// Replaces `${VAR}` the way Flux's post-build substitution does, from the Flux Kustomization's
-/// `postBuild.substitute`. A variable it does not define fails the test.
-pub fn flux_substitute(objects: Vec<Value>) -> Vec<Value> {
-    let vars = flux_vars();
+/// Replaces `${VAR}` the way Flux's post-build substitution does, from the `postBuild.substitute`
+/// of `<dir>/flux-kustomization.yaml`. A variable it does not define fails the test.
+pub fn flux_substitute_from(dir: &str, objects: Vec<Value>) -> Vec<Value> {
+    let vars = flux_vars_of(dir);
     let text = serde_json::to_string(&objects).unwrap();
     let re = regex::Regex::new(r"\$\{([^}]*)\}").unwrap();
     let mut missing = BTreeSet::new();
@@ -122,16 +139,17 @@ pub fn flux_substitute(objects: Vec<Value>) -> Vec<Value> {
     });
     assert!(
         missing.is_empty(),
-        "manifests/flux uses variables that flux/flux-kustomization.yaml does not substitute: {missing:?}"
+        "manifests/{dir} uses variables that {dir}/flux-kustomization.yaml does not substitute: {missing:?}"
     );
     serde_json::from_str(&out).unwrap()
 }
 
-pub fn flux_vars() -> BTreeMap<String, String> {
-    let k = one("flux/flux-kustomization.yaml");
+/// The `postBuild.substitute` variables of `<dir>/flux-kustomization.yaml`.
+pub fn flux_vars_of(dir: &str) -> BTreeMap<String, String> {
+    let k = one(&format!("{dir}/flux-kustomization.yaml"));
     let subst = k["spec"]["postBuild"]["substitute"]
         .as_object()
-        .expect("flux-kustomization.yaml: spec.postBuild.substitute");
+        .unwrap_or_else(|| panic!("{dir}/flux-kustomization.yaml: spec.postBuild.substitute"));
     subst
         .iter()
         .map(|(k, v)| {
@@ -152,8 +170,8 @@ pub fn flux_vars() -> BTreeMap<String, String> {
 /// The rendered objects of a kustomization, with Flux variables substituted for `flux`.
 pub fn rendered(dir: &str) -> Vec<Value> {
     let objects = render(dir);
-    if dir == "flux" {
-        flux_substitute(objects)
+    if dir == "flux" || dir == "flux-gate" {
+        flux_substitute_from(dir, objects)
     } else {
         objects
     }

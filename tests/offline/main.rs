@@ -8,6 +8,7 @@ mod common;
 
 mod cli;
 mod fixtures;
+mod gate;
 mod git;
 mod manifests;
 mod planner;

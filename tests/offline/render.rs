@@ -51,6 +51,36 @@ fn json() {
     insta::assert_snapshot!(out);
 }
 
+/// The gate's part of the text and markdown output (`plan --fail-on any` on the example, with
+/// and without an override): every condition the example meets, and its workloads.
+#[test]
+fn gate() {
+    use istio_rollout::plan::gate::{FailOn, Override, judge};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let live = snapshot::read(std::path::Path::new(&format!("{root}/live-state.yaml"))).unwrap();
+    let p = example_plan();
+    let g = judge(&p, &live, &FailOn::parse(&["any"]).unwrap(), None);
+    let mut text = Vec::new();
+    istio_rollout::render::gate::text(&g, &mut text).unwrap();
+    insta::assert_snapshot!("gate_text", String::from_utf8(text).unwrap());
+    let mut md = Vec::new();
+    istio_rollout::render::gate::markdown(&g, &mut md).unwrap();
+    insta::assert_snapshot!("gate_markdown", String::from_utf8(md).unwrap());
+    let o = Override {
+        by: "ISTIO_ROLLOUT_GATE_OVERRIDE".into(),
+        reason: "accepted by the platform team (CHG-1)".into(),
+    };
+    let g = judge(
+        &p,
+        &live,
+        &FailOn::parse(&["unavailable"]).unwrap(),
+        Some(o),
+    );
+    let mut md = Vec::new();
+    istio_rollout::render::gate::markdown(&g, &mut md).unwrap();
+    insta::assert_snapshot!("gate_markdown_overridden", String::from_utf8(md).unwrap());
+}
+
 #[test]
 fn colour_only_when_asked() {
     let p = example_plan();

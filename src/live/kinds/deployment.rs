@@ -38,6 +38,9 @@ impl OwnerKind for Deployment {
                 max_surge: strategy
                     .and_then(|s| s.rolling_update.as_ref())
                     .and_then(|r| r.max_surge.clone()),
+                max_unavailable: strategy
+                    .and_then(|s| s.rolling_update.as_ref())
+                    .and_then(|r| r.max_unavailable.clone()),
                 status: rollout,
             },
         )
@@ -62,7 +65,7 @@ mod tests {
         let d: Deployment = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web", "namespace": "shop", "generation": 4},
             "spec": {"paused": true, "replicas": 3, "selector": {}, "template": {},
-                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}},
+                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "50%"}}},
             "status": {"observedGeneration": 4, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 1,
                        "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}
         }))
@@ -72,6 +75,7 @@ mod tests {
             replicas,
             recreate,
             max_surge,
+            max_unavailable,
             status,
         } = d.owner().spec
         else {
@@ -79,6 +83,7 @@ mod tests {
         };
         assert!(paused && !recreate);
         assert_eq!((replicas, max_surge), (3, Some(IntOrString::Int(0))));
+        assert_eq!(max_unavailable, Some(IntOrString::String("50%".into())));
         assert_eq!(
             (status.generation, status.updated, status.available),
             (4, 2, 1)

@@ -28,6 +28,9 @@ use serde_json::{Value, json};
 const MANAGER: &str = "istio-rollout-manifests-test";
 const NAMESPACE: &str = "istio-rollout";
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:istio-rollout:istio-rollout";
+/// The pre-sync gate's namespace and ServiceAccount (manifests/gate).
+pub const GATE_NAMESPACE: &str = "istio-rollout-gate";
+pub const GATE_SERVICE_ACCOUNT: &str = "istio-rollout-gate";
 
 async fn api_for(client: &kube::Client, o: &Value) -> Api<DynamicObject> {
     let api_version = o["apiVersion"]
@@ -68,17 +71,22 @@ async fn dry_run(client: &kube::Client, o: &Value, from: &str) {
         .unwrap_or_else(|e| panic!("{from}: the API server rejects {}: {e}", name_of(o)));
 }
 
-/// The pod templates of the Jobs and CronJobs among `objects`, with where they come from.
-fn pod_templates(objects: &[Value]) -> Vec<(String, Value)> {
+/// The pod templates of the Jobs and CronJobs among `objects`, with where they come from and
+/// the namespace their pods run in.
+fn pod_templates(objects: &[Value]) -> Vec<(String, String, Value)> {
     objects
         .iter()
-        .filter_map(|o| match o["kind"].as_str() {
-            Some("Job") => Some((name_of(o), o["spec"]["template"].clone())),
-            Some("CronJob") => Some((
-                name_of(o),
-                o["spec"]["jobTemplate"]["spec"]["template"].clone(),
-            )),
-            _ => None,
+        .filter_map(|o| {
+            let ns = o["metadata"]["namespace"].as_str()?.to_string();
+            match o["kind"].as_str() {
+                Some("Job") => Some((name_of(o), ns, o["spec"]["template"].clone())),
+                Some("CronJob") => Some((
+                    name_of(o),
+                    ns,
+                    o["spec"]["jobTemplate"]["spec"]["template"].clone(),
+                )),
+                _ => None,
+            }
         })
         .collect()
 }
@@ -89,11 +97,27 @@ async fn apply_base(client: &kube::Client) {
     crate::support::apply_dir(client, &manifests().join("base")).await;
 }
 
+/// Applies manifests/gate for real (its namespace, ServiceAccount, the read-only role and the
+/// binding), as a GitOps tool would before the gate's Job runs.
+pub async fn apply_gate(client: &kube::Client) {
+    for o in rendered("gate") {
+        let api = api_for(client, &o).await;
+        api.patch(
+            o["metadata"]["name"].as_str().unwrap(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&o),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {} of manifests/gate: {e}", name_of(&o)));
+    }
+}
+
 #[tokio::test]
 async fn every_manifest_is_accepted_by_the_api_server() {
     let cluster = Cluster::shared();
     let client = cluster.client().await.unwrap();
     apply_base(&client).await;
+    apply_gate(&client).await;
 
     let mut pods = Vec::new();
     for dir in KUSTOMIZATIONS {
@@ -110,42 +134,62 @@ async fn every_manifest_is_accepted_by_the_api_server() {
             }
         }
     }
-    assert_eq!(pods.len(), 3, "the Argo CD, Flux and CronJob pod templates");
+    assert_eq!(
+        pods.len(),
+        5,
+        "the Argo CD, Flux and CronJob pod templates, and the two pre-sync gates"
+    );
 
-    // Pod Security admission enforces "restricted" in the namespace: a privileged pod is turned
-    // away (so the check below means something), each template's pod is not.
-    let pod_api: Api<DynamicObject> = api_for(
-        &client,
-        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": NAMESPACE}}),
-    )
-    .await;
+    // Pod Security admission enforces "restricted" in the namespaces of the Jobs (istio-rollout,
+    // and istio-rollout-gate for the gates): a privileged pod is turned away (so the check below
+    // means something), each template's pod is not.
     let pp = PostParams {
         dry_run: true,
         ..Default::default()
     };
-    let privileged: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "privileged-control", "namespace": NAMESPACE},
-        "spec": {"containers": [{"name": "c", "image": "busybox",
-                                  "securityContext": {"privileged": true}}]}
-    }))
-    .unwrap();
-    let err = pod_api
-        .create(&pp, &privileged)
-        .await
-        .expect_err("a privileged pod must be rejected in the istio-rollout namespace");
-    assert!(
-        err.to_string().contains("PodSecurity") || err.to_string().contains("violates"),
-        "rejected by Pod Security admission: {err}"
+    let namespaces: std::collections::BTreeSet<&str> =
+        pods.iter().map(|(_, ns, _)| ns.as_str()).collect();
+    assert_eq!(
+        namespaces,
+        [NAMESPACE, GATE_NAMESPACE].into_iter().collect(),
+        "the Jobs' namespaces"
     );
-    for (i, (from, template)) in pods.into_iter().enumerate() {
+    for ns in namespaces {
+        let pod_api: Api<DynamicObject> = api_for(
+            &client,
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": ns}}),
+        )
+        .await;
+        let privileged: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "privileged-control", "namespace": ns},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                                      "securityContext": {"privileged": true}}]}
+        }))
+        .unwrap();
+        let err = pod_api
+            .create(&pp, &privileged)
+            .await
+            .expect_err("a privileged pod must be rejected in the Jobs' namespaces");
+        assert!(
+            err.to_string().contains("PodSecurity") || err.to_string().contains("violates"),
+            "{ns}: rejected by Pod Security admission: {err}"
+        );
+    }
+    for (i, (from, ns, template)) in pods.into_iter().enumerate() {
+        let pod_api: Api<DynamicObject> = api_for(
+            &client,
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": ns}}),
+        )
+        .await;
         let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
                              "metadata": template["metadata"].clone(), "spec": template["spec"].clone()});
         pod["metadata"]["name"] = json!(format!("template-{i}"));
-        pod["metadata"]["namespace"] = json!(NAMESPACE);
+        pod["metadata"]["namespace"] = json!(ns);
         let pod: DynamicObject = serde_json::from_value(pod).unwrap();
-        pod_api.create(&pp, &pod).await.unwrap_or_else(|e| {
-            panic!("{from}: its pod is rejected in namespace {NAMESPACE}: {e}")
-        });
+        pod_api
+            .create(&pp, &pod)
+            .await
+            .unwrap_or_else(|e| panic!("{from}: its pod is rejected in namespace {ns}: {e}"));
     }
 }

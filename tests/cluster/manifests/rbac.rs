@@ -1,6 +1,8 @@
 //! The RBAC of manifests/base and manifests/readonly: exactly what the tool calls, nothing more.
 
-use super::{MANAGER, SERVICE_ACCOUNT, api_for, apply_base};
+use super::{
+    GATE_NAMESPACE, GATE_SERVICE_ACCOUNT, MANAGER, SERVICE_ACCOUNT, api_for, apply_base, apply_gate,
+};
 use crate::common::cli::istio_rollout;
 use crate::common::manifests::*;
 use istio_rollout_testenv::Cluster;
@@ -281,5 +283,91 @@ async fn read_only_role_plans_and_snapshots() {
     assert!(
         may_write.is_empty(),
         "the read-only role may: {may_write:?}"
+    );
+}
+
+/// The gate's identity (manifests/gate, used by argocd-presync and flux-gate): its
+/// ServiceAccount may read exactly what `plan` reads (the `USED` lists, cluster-wide, and the
+/// mesh ConfigMap) and write nothing.
+#[tokio::test]
+async fn the_gate_reads_what_plan_reads_and_writes_nothing() {
+    let cluster = Cluster::shared();
+    let client = cluster.client().await.unwrap();
+    apply_gate(&client).await;
+    let user = format!("system:serviceaccount:{GATE_NAMESPACE}:{GATE_SERVICE_ACCOUNT}");
+
+    // The read-only role grants the reads and nothing else.
+    let role = one("readonly/clusterrole.yaml");
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_array().unwrap() {
+        for key in ["apiGroups", "resources", "verbs"] {
+            assert!(
+                is_strings(&rule[key]) && !rule[key].as_array().unwrap().iter().any(|v| v == "*"),
+                "readonly/clusterrole.yaml: {key} must list names, no wildcards: {rule}"
+            );
+        }
+        for g in rule["apiGroups"].as_array().unwrap() {
+            for r in rule["resources"].as_array().unwrap() {
+                for v in rule["verbs"].as_array().unwrap() {
+                    granted.insert((
+                        v.as_str().unwrap().to_string(),
+                        g.as_str().unwrap().to_string(),
+                        r.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    let mut reads: BTreeSet<(String, String, String)> = USED
+        .iter()
+        .filter(|(_, _, _, cluster_wide)| *cluster_wide)
+        .map(|(v, g, r, _)| (v.to_string(), g.to_string(), r.to_string()))
+        .collect();
+    reads.insert(("get".into(), "".into(), "configmaps".into()));
+    assert_eq!(
+        granted, reads,
+        "readonly/clusterrole.yaml: exactly what plan reads"
+    );
+
+    let mut denied = Vec::new();
+    for (verb, group, resource, cluster_wide) in USED {
+        if cluster_wide && !allowed(&client, &user, attrs(verb, group, resource, None)).await {
+            denied.push(format!("{verb} {resource}.{group}"));
+        }
+    }
+    let mut cm = attrs("get", "", "configmaps", Some("istio-system"));
+    cm.name = Some("istio".into());
+    if !allowed(&client, &user, cm).await {
+        denied.push("get configmaps istio-system/istio".into());
+    }
+    assert!(
+        denied.is_empty(),
+        "the gate's ServiceAccount lacks: {denied:?}"
+    );
+
+    let mut too_much = Vec::new();
+    let writes = USED
+        .iter()
+        .filter(|(verb, ..)| *verb != "list" && *verb != "get")
+        .map(|(v, g, r, _)| (*v, *g, *r));
+    for (verb, group, resource) in writes.chain(NEVER) {
+        if allowed(
+            &client,
+            &user,
+            attrs(verb, group, resource, Some("default")),
+        )
+        .await
+        {
+            too_much.push(format!("{verb} {resource}.{group}"));
+        }
+    }
+    let mut other_cm = attrs("get", "", "configmaps", Some("istio-system"));
+    other_cm.name = Some("sim-injector".into());
+    if allowed(&client, &user, other_cm).await {
+        too_much.push("get configmaps other than istio".into());
+    }
+    assert!(
+        too_much.is_empty(),
+        "the gate's ServiceAccount may: {too_much:?}"
     );
 }

@@ -48,5 +48,5 @@ fn flux_kustomization_has_its_required_fields() {
         timeout > deadline,
         "spec.timeout ({timeout}s) must outlast the Job's activeDeadlineSeconds ({deadline}s)"
     );
-    assert!(!flux_vars().is_empty());
+    assert!(!flux_vars_of("flux").is_empty());
 }

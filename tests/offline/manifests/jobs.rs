@@ -164,7 +164,7 @@ fn jobs_follow_the_rules() {
     let annotations = raw["spec"]["template"]["metadata"]["annotations"]
         .as_object()
         .expect("flux/job.yaml: pod template annotations");
-    let vars = flux_vars();
+    let vars = flux_vars_of("flux");
     for var in vars.keys() {
         assert!(
             annotations

@@ -14,6 +14,7 @@
 
 mod argocd;
 mod flux;
+mod gate;
 mod jobs;
 mod workflow;
 
