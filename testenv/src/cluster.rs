@@ -132,9 +132,17 @@ impl Cluster {
         Ok(path)
     }
 
+    /// A fault-injecting proxy in front of this cluster's API server ([`crate::faults`]).
+    pub async fn fault_proxy(
+        &self,
+        config: crate::faults::FaultConfig,
+    ) -> Result<crate::faults::FaultProxy> {
+        crate::faults::FaultProxy::start(&self.kubeconfig, config).await
+    }
+
     /// A one-hour token of ServiceAccount `namespace/name` (created if missing) from the
     /// TokenRequest API.
-    async fn token_for(&self, namespace: &str, name: &str) -> Result<String> {
+    pub async fn token_for(&self, namespace: &str, name: &str) -> Result<String> {
         let admin = self.client().await?;
         let sas: Api<ServiceAccount> = Api::namespaced(admin, namespace);
         let sa = ServiceAccount {
