@@ -283,7 +283,8 @@ pub fn recorder(client: &Client) -> Recorder {
     Recorder::new(client.clone(), reporter)
 }
 
-/// Records a Kubernetes Event on the workload. Failing to record is logged, not fatal.
+/// Records a Kubernetes Event on the workload, retried like every other request. Failing to
+/// record is logged, not fatal.
 pub async fn event(
     recorder: &Recorder,
     key: &ObjectKey,
@@ -311,7 +312,8 @@ pub async fn event(
         action: reason.into(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&ev, &reference).await {
-        tracing::warn!(workload = %key, error = %e, "could not record an Event");
+    let what = format!("record an Event on {key}");
+    if let Err(e) = retry(&mut stats(), &what, || recorder.publish(&ev, &reference)).await {
+        tracing::warn!(workload = %key, error = %crate::error::report(&e), "could not record an Event");
     }
 }

@@ -53,11 +53,14 @@ pub enum Fault {
     Delay,
     /// A watch ends after a random 0.2 to 2 s (only drawn for watch requests).
     DropWatch,
+    /// `410 Gone` (reason `Expired`) for the next page of a list, as when its continue token
+    /// has expired (only drawn for requests that carry a continue token).
+    ExpireContinue,
 }
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::TooManyRequests,
         Fault::InternalError,
         Fault::Unavailable,
@@ -66,6 +69,7 @@ impl Fault {
         Fault::ResetAfter,
         Fault::Delay,
         Fault::DropWatch,
+        Fault::ExpireContinue,
     ];
 
     /// Whether the API server acted on a request that got this fault.
@@ -88,6 +92,8 @@ pub struct FaultConfig {
     pub mix: Vec<(Fault, u32)>,
     /// How long a [`Fault::Delay`] holds a request.
     pub delay: Duration,
+    /// Lowers the `limit` of every paged list to this, so that small lists have continue tokens.
+    pub page_limit: Option<u32>,
 }
 
 impl FaultConfig {
@@ -98,6 +104,7 @@ impl FaultConfig {
             rate,
             mix: Fault::ALL.iter().map(|f| (*f, 1)).collect(),
             delay: Duration::from_secs(3),
+            page_limit: None,
         }
     }
 
@@ -121,6 +128,16 @@ pub struct Injected {
     pub target: String,
 }
 
+/// One request the proxy forwarded to the API server, with the status it answered (whatever the
+/// client got).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Forwarded {
+    pub method: String,
+    /// Path and query, as sent to the API server.
+    pub target: String,
+    pub status: u16,
+}
+
 /// What the proxy's connections share.
 struct Shared {
     upstream: Uri,
@@ -131,7 +148,7 @@ struct Shared {
     config: Mutex<FaultConfig>,
     rng: Mutex<fastrand::Rng>,
     injected: Mutex<Vec<Injected>>,
-    forwarded: Mutex<u64>,
+    forwarded: Mutex<Vec<Forwarded>>,
     started: Instant,
 }
 
@@ -208,7 +225,7 @@ impl FaultProxy {
             rng: Mutex::new(fastrand::Rng::with_seed(config.seed)),
             config: Mutex::new(config),
             injected: Mutex::new(Vec::new()),
-            forwarded: Mutex::new(0),
+            forwarded: Mutex::new(Vec::new()),
             started: Instant::now(),
         });
         let (stop, stopped) = watch::channel(false);
@@ -248,9 +265,9 @@ impl FaultProxy {
         self.shared.injected.lock().expect("log lock").clone()
     }
 
-    /// How many requests were forwarded to the API server (faulted after it acted included).
-    pub fn forwarded(&self) -> u64 {
-        *self.shared.forwarded.lock().expect("counter lock")
+    /// The requests forwarded to the API server so far (those faulted after it acted included).
+    pub fn forwarded(&self) -> Vec<Forwarded> {
+        self.shared.forwarded.lock().expect("log lock").clone()
     }
 
     /// A kubeconfig that reaches the API server through this proxy as the holder of `token`.
@@ -375,8 +392,17 @@ async fn handle(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let is_watch = target.contains("watch=true") || target.contains("watch=1");
-    let fault = draw(shared, is_watch);
+    let query = request.uri().query().unwrap_or("");
+    let has = |key: &str| query.split('&').any(|p| p.split('=').next() == Some(key));
+    let is_watch = query
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
+    let fault = draw(shared, is_watch, has("continue"));
+    let page_limit = shared.config.lock().expect("config lock").page_limit;
+    let target = match page_limit {
+        Some(limit) if has("limit") => with_limit(&target, limit),
+        _ => target,
+    };
     if let Some(fault) = fault {
         tracing::info!(target: "faults", fault = ?fault, %method, %target, "injecting");
         shared.injected.lock().expect("log lock").push(Injected {
@@ -409,6 +435,10 @@ async fn handle(
             ));
         }
         Some(Fault::ResetBefore) => return Err(Dropped),
+        Some(Fault::ExpireContinue) => {
+            let message = "The provided continue parameter is too old (fault proxy)";
+            return Ok(status_reason(StatusCode::GONE, message, "Expired"));
+        }
         Some(Fault::Delay) => {
             let delay = shared.config.lock().expect("config lock").delay;
             tokio::time::sleep(delay).await;
@@ -447,7 +477,24 @@ async fn handle(
     }
 }
 
-fn draw(shared: &Shared, is_watch: bool) -> Option<Fault> {
+/// `target` with its `limit` query parameter set to `limit` (lowered only).
+fn with_limit(target: &str, limit: u32) -> String {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some(("limit", v)) if v.parse::<u32>().is_ok_and(|v| v > limit) => {
+                format!("limit={limit}")
+            }
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+fn draw(shared: &Shared, is_watch: bool, is_continue: bool) -> Option<Fault> {
     let config = shared.config.lock().expect("config lock");
     let mut rng = shared.rng.lock().expect("rng lock");
     if config.rate <= 0.0 || rng.f64() >= config.rate {
@@ -457,7 +504,11 @@ fn draw(shared: &Shared, is_watch: bool) -> Option<Fault> {
         .mix
         .iter()
         .copied()
-        .filter(|(f, w)| *w > 0 && (is_watch || *f != Fault::DropWatch))
+        .filter(|(f, w)| {
+            *w > 0
+                && (is_watch || *f != Fault::DropWatch)
+                && (is_continue || *f != Fault::ExpireContinue)
+        })
         .collect();
     let total: u32 = eligible.iter().map(|(_, w)| w).sum();
     if total == 0 {
@@ -479,6 +530,7 @@ async fn forward(
     target: &str,
 ) -> Result<Response<Incoming>> {
     let (mut parts, body) = request.into_parts();
+    let method = parts.method.clone();
     let body = body
         .collect()
         .await
@@ -493,32 +545,43 @@ async fn forward(
         .request(Request::from_parts(parts, Full::new(body)))
         .await
         .context("sending to the API server")?;
-    *shared.forwarded.lock().expect("counter lock") += 1;
+    shared.forwarded.lock().expect("log lock").push(Forwarded {
+        method: method.to_string(),
+        target: target.to_string(),
+        status: response.status().as_u16(),
+    });
     Ok(response)
 }
 
 fn status(code: StatusCode, message: &str) -> Response<ProxyBody> {
-    let body = serde_json::json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": code.canonical_reason().unwrap_or(""),
-        "code": code.as_u16(),
-    })
-    .to_string();
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never: Infallible| match never {})
-            .boxed(),
-    );
+    status_reason(code, message, code.canonical_reason().unwrap_or(""))
+}
+
+/// A `metav1.Status` answer as the API server writes it.
+fn status_reason(code: StatusCode, message: &str, reason: &str) -> Response<ProxyBody> {
+    let mut response = Response::new(status_body(code, message, reason));
     *response.status_mut() = code;
     response.headers_mut().insert(
         "content-type",
         "application/json".parse().expect("a header value"),
     );
     response
+}
+
+fn status_body(code: StatusCode, message: &str, reason: &str) -> ProxyBody {
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code.as_u16(),
+    })
+    .to_string();
+    Full::new(Bytes::from(body))
+        .map_err(|never: Infallible| match never {})
+        .boxed()
 }
 
 /// A body that ends with an error once `after` has passed: a watch dropped mid-stream.
