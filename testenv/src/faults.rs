@@ -149,6 +149,7 @@ struct Shared {
     rng: Mutex<fastrand::Rng>,
     injected: Mutex<Vec<Injected>>,
     forwarded: Mutex<Vec<Forwarded>>,
+    unreachable: std::sync::atomic::AtomicU64,
     started: Instant,
 }
 
@@ -226,6 +227,7 @@ impl FaultProxy {
             config: Mutex::new(config),
             injected: Mutex::new(Vec::new()),
             forwarded: Mutex::new(Vec::new()),
+            unreachable: std::sync::atomic::AtomicU64::new(0),
             started: Instant::now(),
         });
         let (stop, stopped) = watch::channel(false);
@@ -268,6 +270,14 @@ impl FaultProxy {
     /// The requests forwarded to the API server so far (those faulted after it acted included).
     pub fn forwarded(&self) -> Vec<Forwarded> {
         self.shared.forwarded.lock().expect("log lock").clone()
+    }
+
+    /// How many requests the proxy answered `502 Bad Gateway` because the API server could not
+    /// be reached (while it restarts, say).
+    pub fn unreachable(&self) -> u64 {
+        self.shared
+            .unreachable
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A kubeconfig that reaches the API server through this proxy as the holder of `token`.
@@ -450,6 +460,9 @@ async fn handle(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(target: "faults", %method, %target, "forwarding: {e:#}");
+            shared
+                .unreachable
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(status(
                 StatusCode::BAD_GATEWAY,
                 "the fault proxy could not reach the API server",
