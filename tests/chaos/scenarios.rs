@@ -110,12 +110,12 @@ async fn the_api_server_restarts_mid_run() {
     fleet::record(figures, seconds, code);
 }
 
-/// (d) Pages of 5 objects, and half the continue tokens expired (410): listings restart and
+/// (d) Pages of 5 objects, and a quarter of the continue tokens expired (410): listings restart and
 /// the plan, and so the run, are the same as without the faults.
 #[tokio::test(flavor = "multi_thread")]
 async fn continue_tokens_expire() {
     let fleet = Fleet::up("chaos-continue").await;
-    let mut config = FaultConfig::new(4, 0.5);
+    let mut config = FaultConfig::new(4, 0.25);
     config.mix = vec![(Fault::ExpireContinue, 1)];
     config.page_limit = Some(5);
     let proxy = Cluster::shared().fault_proxy(config).await.unwrap();
