@@ -26,6 +26,17 @@ test-offline *ARGS:
     [[ -x $K8S_BIN_DIR/kubectl ]] || bash hack/cluster/build.sh
     cargo test --workspace --locked --lib --bins --test offline {{ARGS}}
 
+# The chaos suite in full (tests/chaos, RELIABILITY.md): apply through a fault proxy at 10 % faults with five seeds, killed at random and re-run ten times, across an API server restart, with expiring continue tokens; on a cluster of its own (~15 min). `just test` runs one seed and one kill. Figures go to target/chaos-report.jsonl.
+chaos seeds="1 2 3 4 5" kills="10":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo test --locked --test chaos --no-run
+    report=$PWD/target/chaos-report.jsonl
+    rm -f "$report"
+    ISTIO_ROLLOUT_CHAOS_SEEDS="{{seeds}}" ISTIO_ROLLOUT_CHAOS_KILLS="{{kills}}" ISTIO_ROLLOUT_CHAOS_REPORT="$report" \
+        bash hack/cluster/with-cluster.sh cargo test --locked --test chaos -- --nocapture --test-threads 1
+    echo "chaos: figures in $report"
+
 # Format and lint exactly as CI does.
 lint:
     cargo fmt --all -- --check

@@ -176,15 +176,8 @@ async fn one(
                         target,
                     )
                     .await;
-                    k8s::wait_replaced(
-                        client,
-                        &owner_key,
-                        &e.namespace,
-                        pod,
-                        Some(&uid),
-                        opts.poll,
-                    )
-                    .await?;
+                    k8s::wait_replaced(client, &owner_key, &e.namespace, pod, &uid, opts.poll)
+                        .await?;
                 }
             }
             Ok((

@@ -11,7 +11,10 @@ use crate::poll::{self, Backoff, Check, Wait};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, EvictParams, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, EvictParams, ListParams, Patch, PatchParams,
+    Preconditions,
+};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -175,8 +178,23 @@ pub async fn wait_pdbs(
     }
 }
 
-/// Evicts one pod through the Eviction API, retrying while a PodDisruptionBudget blocks it (429).
-/// Returns the evicted pod's uid, or `None` when the pod is already gone.
+/// Whether a pod read back after a failed or unanswered eviction shows that the eviction (ours,
+/// whose answer was lost, or anyone's) has happened: gone, replaced under its name, terminating.
+fn eviction_happened(pod: Option<&Pod>, uid: &str) -> bool {
+    match pod {
+        None => true,
+        Some(p) => {
+            p.metadata.uid.as_deref() != Some(uid) || p.metadata.deletion_timestamp.is_some()
+        }
+    }
+}
+
+/// Evicts one pod through the Eviction API, bound to the uid it was read with (the eviction's
+/// delete precondition), so that a retry can never evict a StatefulSet pod's replacement of the
+/// same name. Retries while a PodDisruptionBudget blocks it (429) and on server and transport
+/// errors; after an error it reads the pod again and counts the eviction as done when the pod is
+/// gone, replaced or terminating (the answer to an eviction that succeeded can be lost). Returns
+/// the uid of the pod that went, or `None` when it was gone before the first attempt.
 pub async fn evict(
     client: &Client,
     namespace: &str,
@@ -185,37 +203,62 @@ pub async fn evict(
     poll: Duration,
 ) -> Result<Option<String>> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let Some(current) = retry(&mut stats(), &format!("get pod {namespace}/{pod}"), || {
-        api.get_opt(pod)
-    })
-    .await?
-    else {
+    let what = format!("get pod {namespace}/{pod}");
+    let Some(current) = retry(&mut stats(), &what, || api.get_opt(pod)).await? else {
         return Ok(None);
     };
-    let uid = current.metadata.uid.clone();
+    let Some(uid) = current.metadata.uid.clone() else {
+        return Err(Error::Failure(format!("pod {namespace}/{pod} has no uid")));
+    };
+    if current.metadata.deletion_timestamp.is_some() {
+        // Already going (an earlier run's eviction, or someone's delete): wait for its replacement.
+        return Ok(Some(uid));
+    }
+    let params = EvictParams {
+        delete_options: Some(DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid.clone()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        }),
+        ..EvictParams::default()
+    };
     // A PodDisruptionBudget answers 429 for as long as it holds: back off from `poll` to 30 s.
     let backoff = Backoff::exponential(poll, Duration::from_secs(30));
     let evicted = poll::until(backoff, Some(timeout), async || {
-        match api.evict(pod, &EvictParams::default()).await {
-            Ok(_) => Ok(Check::Done(uid.clone())),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(Check::Done(None)),
-            Err(kube::Error::Api(s)) if s.code == 429 || s.code >= 500 => {
-                tracing::info!(pod = %pod, reason = %s.message, "eviction refused; retrying");
-                Ok(Check::Pending(s.message))
+        let refused = match api.evict(pod, &params).await {
+            Ok(_) => return Ok(Check::Done(())),
+            // Gone, or (409, the uid precondition) replaced under its name: it went.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {
+                return Ok(Check::Done(()));
             }
-            Err(e) => {
+            Err(kube::Error::Api(s)) if s.code == 429 => {
+                tracing::info!(pod = %pod, reason = %s.message, "eviction refused; retrying");
+                return Ok(Check::Pending(s.message));
+            }
+            Err(kube::Error::Api(s)) if s.code >= 500 => s.message,
+            Err(e @ kube::Error::Api(_)) => {
                 let e = Error::api(format!("evict pod {namespace}/{pod}"), e);
-                Err(if e.status() == Some(403) {
+                return Err(if e.status() == Some(403) {
                     e.with_hint("grant `create` on `pods/eviction`")
                 } else {
                     e
-                })
+                });
             }
+            // A transport error: the request may or may not have reached the API server.
+            Err(e) => e.to_string(),
+        };
+        let now = retry(&mut stats(), &what, || api.get_opt(pod)).await?;
+        if eviction_happened(now.as_ref(), &uid) {
+            return Ok(Check::Done(()));
         }
+        tracing::debug!(pod = %pod, error = %refused, "eviction failed; retrying");
+        Ok(Check::Pending(refused))
     })
     .await;
     match evicted {
-        Ok(uid) => Ok(uid),
+        Ok(()) => Ok(Some(uid)),
         Err(Wait::Failed(e)) => Err(e),
         Err(Wait::TimedOut { last }) => Err(Error::Failure(format!(
             "evict pod {namespace}/{pod}: still refused after {timeout:?}: {}",
@@ -224,54 +267,100 @@ pub async fn evict(
     }
 }
 
-/// Waits until the evicted pod is gone (or replaced under the same name) and the owner is back
-/// to full readiness.
+/// Waits until the evicted pod (`old_uid`) is replaced: it is gone, the owner has as many Ready
+/// pods as it wants, none of them terminating or the evicted one, all read fresh (a status count
+/// lags behind the pods); for a StatefulSet also the pod of the same ordinal, with a new uid, is
+/// Ready. Only then may the next pod go.
 pub async fn wait_replaced(
     client: &Client,
     owner: &ObjectKey,
     namespace: &str,
     pod: &str,
-    old_uid: Option<&str>,
+    old_uid: &str,
     poll: Duration,
 ) -> Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     poll::until(Backoff::constant(poll), None, async || {
-        let p = retry(&mut stats(), &format!("get pod {namespace}/{pod}"), || {
-            pods.get_opt(pod)
-        })
-        .await?;
-        let replaced = match &p {
-            None => true,
-            Some(p) => p.metadata.uid.as_deref() != old_uid,
-        };
-        Ok(if !replaced {
-            Check::Pending(format!("pod {namespace}/{pod} is still there"))
-        } else if owner_ready(client, owner).await? {
+        let what = format!("get pod {namespace}/{pod}");
+        let p = retry(&mut stats(), &what, || pods.get_opt(pod)).await?;
+        if p.as_ref()
+            .is_some_and(|p| p.metadata.uid.as_deref() == Some(old_uid))
+        {
+            return Ok(Check::Pending(format!(
+                "pod {namespace}/{pod} is still there"
+            )));
+        }
+        if owner.kind == Kind::StatefulSet && !p.as_ref().is_some_and(pod_ready) {
+            return Ok(Check::Pending(format!(
+                "pod {namespace}/{pod} is not back and Ready yet"
+            )));
+        }
+        let (ready, want) = owned_ready(client, owner, old_uid).await?;
+        Ok(if ready >= want {
             Check::Done(())
         } else {
-            Check::Pending(format!("{owner} is not fully ready yet"))
+            Check::Pending(format!("{owner} has {ready} of {want} pods Ready"))
         })
     })
     .await
     .map_err(unbounded)
 }
 
-async fn owner_ready(client: &Client, key: &ObjectKey) -> Result<bool> {
+fn pod_ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The owner's Ready pods that are not terminating and not `old_uid`, read fresh, and how many
+/// it wants (replicas; for a DaemonSet the Nodes it should run on).
+async fn owned_ready(client: &Client, key: &ObjectKey, old_uid: &str) -> Result<(i64, i64)> {
     let ar = resource(&key.kind)?;
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, &ar);
     let o = retry(&mut stats(), &format!("get {key}"), || api.get(&key.name)).await?;
-    let n = |p: &str| o.data.pointer(p).and_then(|v| v.as_i64()).unwrap_or(0);
-    Ok(match key.kind {
-        Kind::DaemonSet => n("/status/numberAvailable") >= n("/status/desiredNumberScheduled"),
-        _ => {
-            let want = o
-                .data
-                .pointer("/spec/replicas")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(1);
-            n("/status/readyReplicas") >= want
-        }
-    })
+    let int = |p: &str| o.data.pointer(p).and_then(|v| v.as_i64());
+    let want = match key.kind {
+        Kind::DaemonSet => int("/status/desiredNumberScheduled").unwrap_or(0),
+        _ => int("/spec/replicas").unwrap_or(1),
+    };
+    // The selector's labels narrow the listing; ownership decides.
+    let labels = o
+        .data
+        .pointer("/spec/selector/matchLabels")
+        .or_else(|| {
+            o.data
+                .pointer("/spec/selector")
+                .filter(|_| key.kind == Kind::ReplicationController)
+        })
+        .and_then(|v| v.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let owner_uid = o.metadata.uid.clone().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &key.namespace);
+    let lp = ListParams::default().labels(&labels);
+    let what = format!("list pods of {key}");
+    let list = retry(&mut stats(), &what, || pods.list(&lp)).await?;
+    let ready = list
+        .items
+        .iter()
+        .filter(|p| {
+            p.metadata.uid.as_deref() != Some(old_uid)
+                && p.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|r| r.uid == owner_uid)
+                && pod_ready(p)
+        })
+        .count();
+    Ok((i64::try_from(ready).unwrap_or(i64::MAX), want))
 }
 
 /// The Event recorder of one apply run (reporting controller `istio-rollout`); cheap to clone.
@@ -283,7 +372,8 @@ pub fn recorder(client: &Client) -> Recorder {
     Recorder::new(client.clone(), reporter)
 }
 
-/// Records a Kubernetes Event on the workload. Failing to record is logged, not fatal.
+/// Records a Kubernetes Event on the workload, retried like every other request. Failing to
+/// record is logged, not fatal.
 pub async fn event(
     recorder: &Recorder,
     key: &ObjectKey,
@@ -311,7 +401,8 @@ pub async fn event(
         action: reason.into(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&ev, &reference).await {
-        tracing::warn!(workload = %key, error = %e, "could not record an Event");
+    let what = format!("record an Event on {key}");
+    if let Err(e) = retry(&mut stats(), &what, || recorder.publish(&ev, &reference)).await {
+        tracing::warn!(workload = %key, error = %crate::error::report(&e), "could not record an Event");
     }
 }

@@ -25,7 +25,17 @@ use std::time::Duration;
 /// Objects per list request. 100 keeps the decoding of a page of full Pod objects near 20 MiB
 /// at the same wall time as 500 (BENCHMARKS.md, the listing experiment).
 pub const PAGE_SIZE: u32 = 100;
-const RETRIES: u32 = 5;
+/// How long [`retry`] keeps retrying a request that fails for a reason worth retrying, once the
+/// run has reached the API server: long enough to ride out an API server restart or a
+/// control-plane upgrade of a managed cluster (tens of seconds) in the middle of a run.
+pub const RETRY_FOR: Duration = Duration::from_secs(90);
+/// The same before the API server has answered once: a wrong or unreachable server fails the run
+/// in seconds, before it has done anything.
+pub const RETRY_FOR_FIRST: Duration = Duration::from_secs(6);
+/// Set once any request of this process got an answer from the API server.
+static REACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// How long one attempt may take before it counts as timed out and is retried.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Connects like kubectl: `--kubeconfig`/`--context`, else `KUBECONFIG` or `~/.kube/config`,
 /// else the in-cluster ServiceAccount.
@@ -284,8 +294,10 @@ async fn list_all<K: ListItem>(
     }
 }
 
-/// Retries 429, 5xx and transport errors with exponential backoff; names the request in errors and
-/// the missing permission on a 403 ([`Error::Api`]).
+/// Retries 429, 5xx, transport errors and attempts that time out, with exponential backoff (0.2 s
+/// doubling to 10 s) for up to [`RETRY_FOR`]; names the request in errors and the missing
+/// permission on a 403 ([`Error::Api`]). Retries are logged at DEBUG: only what still fails
+/// reaches the caller.
 pub async fn retry<T, F, Fut>(stats: &mut Stats, what: &str, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -294,42 +306,50 @@ where
     let mut delays =
         crate::poll::Backoff::exponential(Duration::from_millis(200), Duration::from_secs(10))
             .delays();
-    for attempt in 0..=RETRIES {
+    let started = tokio::time::Instant::now();
+    let mut retries = 0;
+    loop {
         stats.requests += 1;
-        match tokio::time::timeout(Duration::from_secs(60), call()).await {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e @ kube::Error::Api(_))) if is_retried(&e) => {
-                if attempt == RETRIES {
-                    return Err(Error::Api {
-                        request: what.to_string(),
-                        retries: RETRIES,
-                        hint: None,
-                        source: e,
-                    });
-                }
+        let error = match tokio::time::timeout(ATTEMPT_TIMEOUT, call()).await {
+            Ok(Ok(v)) => {
+                REACHED.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(v);
             }
-            Ok(Err(e @ kube::Error::Api(_))) => return Err(Error::api(what, e)),
-            Ok(Err(e)) if attempt == RETRIES => {
-                return Err(Error::Api {
+            Ok(Err(e @ kube::Error::Api(_))) if !is_retried(&e) => {
+                REACHED.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Err(Error::api(what, e));
+            }
+            Ok(Err(e)) => Some(e),
+            Err(_) => None,
+        };
+        let next = delays.next().unwrap_or(Duration::from_secs(10));
+        let budget = if REACHED.load(std::sync::atomic::Ordering::Relaxed) {
+            RETRY_FOR
+        } else {
+            RETRY_FOR_FIRST
+        };
+        if started.elapsed() + next > budget {
+            return Err(match error {
+                Some(source) => Error::Api {
                     request: what.to_string(),
-                    retries: RETRIES,
+                    retries,
                     hint: None,
-                    source: e,
-                });
-            }
-            Ok(Err(_)) => {}
-            Err(_) if attempt == RETRIES => {
-                return Err(Error::Timeout {
+                    source,
+                },
+                None => Error::Timeout {
                     request: what.to_string(),
-                    retries: RETRIES,
-                });
-            }
-            Err(_) => {}
+                    retries,
+                },
+            });
         }
+        match &error {
+            Some(e) => tracing::debug!(request = what, retries, error = %e, "retrying"),
+            None => tracing::debug!(request = what, retries, "attempt timed out; retrying"),
+        }
+        retries += 1;
         stats.retries += 1;
-        delays.sleep().await;
+        tokio::time::sleep(next).await;
     }
-    unreachable!("the loop returns on its last attempt")
 }
 
 /// The status answers worth another attempt: too many requests and server errors.

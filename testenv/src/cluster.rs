@@ -132,9 +132,38 @@ impl Cluster {
         Ok(path)
     }
 
+    /// A fault-injecting proxy in front of this cluster's API server ([`crate::faults`]).
+    pub async fn fault_proxy(
+        &self,
+        config: crate::faults::FaultConfig,
+    ) -> Result<crate::faults::FaultProxy> {
+        crate::faults::FaultProxy::start(&self.kubeconfig, config).await
+    }
+
+    /// Restarts the API server (hack/cluster/restart-apiserver.sh): down for `down`, then started
+    /// with the same arguments; returns once it is ready again.
+    pub async fn restart_api_server(&self, down: Duration) -> Result<()> {
+        let state_dir = self
+            .kubeconfig_path
+            .parent()
+            .context("the kubeconfig's state dir")?;
+        let status = tokio::process::Command::new("bash")
+            .arg(repo_dir().join("hack/cluster/restart-apiserver.sh"))
+            .arg(down.as_secs().to_string())
+            .env("ISTIO_ROLLOUT_CLUSTER_DIR", state_dir)
+            .status()
+            .await
+            .context("running hack/cluster/restart-apiserver.sh")?;
+        anyhow::ensure!(
+            status.success(),
+            "hack/cluster/restart-apiserver.sh failed: {status}"
+        );
+        Ok(())
+    }
+
     /// A one-hour token of ServiceAccount `namespace/name` (created if missing) from the
     /// TokenRequest API.
-    async fn token_for(&self, namespace: &str, name: &str) -> Result<String> {
+    pub async fn token_for(&self, namespace: &str, name: &str) -> Result<String> {
         let admin = self.client().await?;
         let sas: Api<ServiceAccount> = Api::namespaced(admin, namespace);
         let sa = ServiceAccount {

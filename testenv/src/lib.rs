@@ -9,6 +9,7 @@
 //!   settings, and functions to play the operator (upgrade, CR status).
 //! - [`injector`]: the sidecar injector, a mutating admission webhook (`sim-istio injector`).
 //! - [`operator`]: the simulated operator (`sim-istio operator`), passive or autonomous.
+//! - [`faults`]: a fault-injecting TLS proxy in front of the API server, for the chaos tests.
 //! - [`wait`]: waits by `kubectl rollout status` rules, with deadlines.
 //!
 //! ```no_run
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod cluster;
+pub mod faults;
 pub mod injector;
 pub mod operator;
 pub mod sim;
