@@ -391,7 +391,7 @@ async fn a_bare_pod_keeps_warning_and_the_edge_triggered_rule_restarts_again_on_
     let n = ns.name();
     deployment(&client, n, "web", 1).await?;
     bare_pod(&client, n, "bare").await?;
-    pods_up(&client, n, "web", 1).await?;
+    let web_before = pods_up(&client, n, "web", 1).await?;
     pods_up(&client, n, "bare", 1).await?;
     let op = AutonomousOperator::start(cluster, &sim, settings()).await?;
 
@@ -424,7 +424,13 @@ async fn a_bare_pod_keeps_warning_and_the_edge_triggered_rule_restarts_again_on_
         Ok((replica_sets(&client, n, "web").await? >= 2).then_some(()))
     })
     .await?;
-    let new_pods = pods_on(&client, n, "web", 1, &proxy(sim::DEFAULT_ISTIO_VERSION)).await?;
+    // The restart keeps the image: the one pod up must be the new one, not the old pod still
+    // serving before the new ReplicaSet's pod is created.
+    let new_pods = wait::until("web's restarted pod up", TIMEOUT, || async {
+        let pods = pods_on(&client, n, "web", 1, &proxy(sim::DEFAULT_ISTIO_VERSION)).await?;
+        Ok((pods[0].metadata.uid != web_before[0].metadata.uid).then_some(pods))
+    })
+    .await?;
     let env = new_pods[0]
         .spec
         .as_ref()
