@@ -12,15 +12,20 @@ fn state(f: &Found) -> &'static str {
     if f.fails { "fails" } else { "reported only" }
 }
 
+/// `pending` in one line: how many workloads, and what is not about one (the CR).
+fn pending_line(f: &Found) -> String {
+    let mut parts = vec![format!("{} workloads", f.workloads.len())];
+    parts.extend(f.details.iter().cloned());
+    parts.join(", ")
+}
+
 pub fn text(gate: &Gate, out: &mut dyn Write) -> Result<()> {
     writeln!(out)?;
     writeln!(out, "Gate: {}", gate.headline())?;
     for f in &gate.found {
         let c = f.condition.as_str();
         if f.condition == Condition::Pending {
-            let mut parts = vec![format!("{} workloads", f.workloads.len())];
-            parts.extend(f.details.iter().cloned());
-            writeln!(out, "  {c} ({}): {}", state(f), parts.join(", "))?;
+            writeln!(out, "  {c} ({}): {}", state(f), pending_line(f))?;
             continue;
         }
         writeln!(out, "  {c} ({}):", state(f))?;
@@ -55,9 +60,7 @@ pub fn markdown(gate: &Gate, out: &mut dyn Write) -> Result<()> {
         .iter()
         .find(|f| f.condition == Condition::Pending)
     {
-        let mut parts = vec![format!("{} workloads", p.workloads.len())];
-        parts.extend(p.details.iter().cloned());
-        writeln!(out, "pending ({}): {}\n", state(p), cell(&parts.join(", ")))?;
+        writeln!(out, "pending ({}): {}\n", state(p), cell(&pending_line(p)))?;
     }
     if rows.is_empty() {
         return Ok(());

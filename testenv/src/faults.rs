@@ -71,14 +71,6 @@ impl Fault {
         Fault::DropWatch,
         Fault::ExpireContinue,
     ];
-
-    /// Whether the API server acted on a request that got this fault.
-    pub fn reached_server(self) -> bool {
-        matches!(
-            self,
-            Fault::TimeoutAfter | Fault::ResetAfter | Fault::Delay | Fault::DropWatch
-        )
-    }
 }
 
 /// Which faults, how often, from which seed.
@@ -183,7 +175,7 @@ impl FaultProxy {
         let ca_pem = upstream_ca(cluster)?;
 
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile_certs(&ca_pem)? {
+        for cert in pem_certs(&ca_pem)? {
             roots.add(cert).context("adding the API server's CA")?;
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -335,7 +327,7 @@ fn upstream_ca(cluster: &kube::config::Cluster) -> Result<Vec<u8>> {
     bail!("the upstream kubeconfig's cluster has no certificate authority")
 }
 
-fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+fn pem_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()

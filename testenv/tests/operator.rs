@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
-use istio_rollout_testenv::injector::PROXY_CONTAINER;
+use istio_rollout_testenv::injector::{PROXY_CONTAINER, proxy_image};
 use istio_rollout_testenv::operator::{
     AutonomousOperator, OperatorSettings, RESTARTED_AT_ANNOTATION,
 };
@@ -94,16 +94,6 @@ async fn pods_up(client: &Client, ns: &str, app: &str, count: usize) -> Result<V
         Ok(all_gone.then_some(up))
     })
     .await
-}
-
-fn proxy_image(p: &Pod) -> Option<String> {
-    let spec = p.spec.as_ref()?;
-    spec.init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter())
-        .find(|c| c.name == PROXY_CONTAINER)
-        .and_then(|c| c.image.clone())
 }
 
 /// Waits until all up pods of `app` (exactly `count`) run the proxy `image`.

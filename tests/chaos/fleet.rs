@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use istio_rollout_testenv::faults::{FaultProxy, Forwarded};
-use istio_rollout_testenv::injector::PROXY_CONTAINER;
+use istio_rollout_testenv::injector::proxy_image;
 use istio_rollout_testenv::{Cluster, SimGuard, TestNamespace, wait};
 use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
-use crate::support;
+use crate::support::{self, create};
 
 /// Deployments of the fleet (2 replicas each).
 pub const DEPLOYMENTS: usize = 16;
@@ -39,28 +39,6 @@ pub struct Fleet {
 fn template(app: &str) -> Value {
     json!({"metadata": {"labels": {"app": app}},
            "spec": {"containers": [{"name": "app", "image": "example/app:1"}], "terminationGracePeriodSeconds": 1}})
-}
-
-async fn create(client: &kube::Client, ns: &str, obj: Value) {
-    let api_version = obj["apiVersion"].as_str().unwrap().to_string();
-    let kind = obj["kind"].as_str().unwrap().to_string();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-    let plural = match kind.as_str() {
-        "PodDisruptionBudget" => "poddisruptionbudgets".to_string(),
-        k => format!("{}s", k.to_lowercase()),
-    };
-    let ar = ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.clone(),
-        kind: kind.clone(),
-        plural,
-    };
-    let o: DynamicObject = serde_json::from_value(obj).unwrap();
-    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
-        .create(&PostParams::default(), &o)
-        .await
-        .unwrap_or_else(|e| panic!("creating {kind} in {ns}: {e}"));
 }
 
 /// The number of pods the fleet runs once it is up: Deployments, StatefulSets, the evicted
@@ -226,7 +204,7 @@ impl Fleet {
             .map(|p| {
                 (
                     p.metadata.name.clone().unwrap_or_default(),
-                    sidecar_image(p).unwrap_or_default(),
+                    proxy_image(p).unwrap_or_default(),
                 )
             })
             .collect()
@@ -271,18 +249,8 @@ fn ready(p: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-fn sidecar_image(p: &Pod) -> Option<String> {
-    let spec = p.spec.as_ref()?;
-    spec.init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter())
-        .find(|c| c.name == PROXY_CONTAINER)
-        .and_then(|c| c.image.clone())
-}
-
 fn on(p: &Pod, version: &str) -> bool {
-    sidecar_image(p).is_some_and(|i| i.contains(&format!(":{version}")))
+    proxy_image(p).is_some_and(|i| i.contains(&format!(":{version}")))
 }
 
 /// Successful evictions (the API server answered 201) by pod name, from the proxy's log.
@@ -302,7 +270,8 @@ pub fn evictions(forwarded: &[Forwarded]) -> BTreeMap<String, usize> {
     out
 }
 
-/// What one run did, checked against what apply promises; returns the figures for the report.
+/// What one run did, checked against what apply promises (every pod converged, else it panics);
+/// returns the figures for the report, as measured.
 pub async fn check(fleet: &Fleet, proxy: &FaultProxy, label: &str) -> Value {
     if let Err(e) = fleet.converged().await {
         panic!("{label}: not converged: {e}");
@@ -351,10 +320,9 @@ pub async fn check(fleet: &Fleet, proxy: &FaultProxy, label: &str) -> Value {
         "faults": faults,
         "restarts": restarts.values().sum::<usize>(),
         "evictions": evicted.values().sum::<usize>(),
-        "double_restarts": 0,
-        "double_evictions": 0,
-        "deletions": 0,
-        "converged": true,
+        "double_restarts": twice.len(),
+        "double_evictions": double.len(),
+        "deletions": deletes.len(),
     })
 }
 

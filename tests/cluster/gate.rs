@@ -8,6 +8,7 @@
 
 use crate::common::cli::istio_rollout;
 use crate::common::manifests::*;
+use crate::manifests::jobs::job_command;
 use crate::manifests::{GATE_NAMESPACE, GATE_SERVICE_ACCOUNT, apply_gate};
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -27,26 +28,11 @@ fn gate(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (i32, Value, String) {
-    let job = &jobs("argocd-presync")[0];
-    let c = the_container(job);
-    let mut cmd = istio_rollout();
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    for (name, e) in env_of(c) {
-        if let Some(v) = e["value"].as_str() {
-            cmd.env(&name, v);
-        }
-    }
-    cmd.env("ISTIO_ROLLOUT_REPO", repo())
-        .env_remove("ISTIO_ROLLOUT_REF")
-        .env("ISTIO_ROLLOUT_PATH", "examples/gitops/istio")
-        .env("HOME", tmp)
-        .env("TMPDIR", tmp);
+    let mut cmd = job_command("argocd-presync", tmp);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.args(args_of(c))
-        .args(["--namespace", ns, "-o", "json", "--kubeconfig"])
+    cmd.args(["--namespace", ns, "-o", "json", "--kubeconfig"])
         .arg(kubeconfig)
         .args(extra);
     let out = cmd.output().unwrap();

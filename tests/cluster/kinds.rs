@@ -5,10 +5,10 @@
 use crate::common::cli::istio_rollout;
 use crate::common::repo::TestRepo;
 use crate::support;
-use crate::support::own;
+use crate::support::{create, own};
 use istio_rollout_testenv::{Cluster, wait};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,27 +16,6 @@ use std::time::Duration;
 fn template(app: &str, annotations: Value) -> Value {
     json!({"metadata": {"labels": {"app": app}, "annotations": annotations},
            "spec": {"containers": [{"name": "app", "image": "example/app:1"}]}})
-}
-
-async fn create(client: &kube::Client, ns: &str, obj: Value) {
-    let (api_version, kind) = (
-        obj["apiVersion"].as_str().unwrap(),
-        obj["kind"].as_str().unwrap(),
-    );
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let plural = format!("{}s", kind.to_lowercase());
-    let ar = ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.into(),
-        kind: kind.into(),
-        plural,
-    };
-    let o: DynamicObject = serde_json::from_value(obj).unwrap();
-    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
-        .create(&PostParams::default(), &o)
-        .await
-        .unwrap();
 }
 
 fn run(kc: &std::path::Path, repo: &TestRepo, args: &[&str]) -> (i32, Value) {

@@ -4,6 +4,31 @@ use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// The API resource of an object (`apiVersion`, `kind`; plural: the kind in lower case plus `s`,
+/// right for every kind the tests create).
+pub fn api_resource(obj: &Value) -> ApiResource {
+    let api_version = obj["apiVersion"].as_str().unwrap();
+    let kind = obj["kind"].as_str().unwrap();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.into(),
+        kind: kind.into(),
+        plural: format!("{}s", kind.to_lowercase()),
+    }
+}
+
+/// Creates one object (any kind, from its JSON) in `namespace`.
+pub async fn create(client: &kube::Client, namespace: &str, obj: Value) {
+    let ar = api_resource(&obj);
+    let o: DynamicObject = serde_json::from_value(obj).unwrap();
+    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar)
+        .create(&kube::api::PostParams::default(), &o)
+        .await
+        .unwrap_or_else(|e| panic!("creating {} in {namespace}: {e}", ar.kind));
+}
+
 /// Server-side applies every object of the YAML files in `dir` (not the kustomization).
 pub async fn apply_dir(client: &kube::Client, dir: &Path) {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -16,17 +41,8 @@ pub async fn apply_dir(client: &kube::Client, dir: &Path) {
     }) {
         let text = std::fs::read_to_string(file).unwrap();
         for doc in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
-            let api_version = doc["apiVersion"].as_str().unwrap();
             let kind = doc["kind"].as_str().unwrap();
-            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-            let plural = format!("{}s", kind.to_lowercase());
-            let ar = ApiResource {
-                group: group.into(),
-                version: version.into(),
-                api_version: api_version.into(),
-                kind: kind.into(),
-                plural,
-            };
+            let ar = api_resource(&doc);
             let name = doc["metadata"]["name"].as_str().unwrap().to_string();
             let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
                 Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),

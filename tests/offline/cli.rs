@@ -9,19 +9,6 @@ use serde_json::{Value, json};
 
 const EXAMPLE_LIVE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/live-state.yaml");
 
-/// A repository holding the bundled example under `istio/`, plus `extra` files.
-fn example_repo(extra: &[(&str, &str)]) -> TestRepo {
-    let r = TestRepo::new();
-    let mut files = example_files("istio");
-    files.extend(extra.iter().map(|(p, c)| (p.to_string(), c.to_string())));
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    r.commit(&refs, &[], "desired state");
-    r
-}
-
 fn plan(repo: &TestRepo, live: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
     istio_rollout()
         .args([

@@ -254,6 +254,19 @@ fn serde_yaml_text(v: &Value) -> String {
 }
 
 /// The bundled example's desired files, as (path, contents), placed under `dir`.
+/// A repository holding the bundled example under `istio/`, plus `extra` files.
+pub fn example_repo(extra: &[(&str, &str)]) -> crate::common::repo::TestRepo {
+    let r = crate::common::repo::TestRepo::new();
+    let mut files = example_files("istio");
+    files.extend(extra.iter().map(|(p, c)| (p.to_string(), c.to_string())));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    r.commit(&refs, &[], "desired state");
+    r
+}
+
 pub fn example_files(dir: &str) -> Vec<(String, String)> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gitops/istio");
     ["istio-manager.yaml", "istio-default-cr.yaml"]

@@ -8,14 +8,7 @@ use serde_json::{Value, json};
 
 /// The bundled example (module 1.30.0, Istio 1.30.2) under `istio/`.
 fn repo() -> TestRepo {
-    let r = TestRepo::new();
-    let files = example_files("istio");
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    r.commit(&refs, &[], "desired state");
-    r
+    example_repo(&[])
 }
 
 /// A cluster before the upgrade (module 1.27.4, Istio 1.29.3, the CR as git has it) with these

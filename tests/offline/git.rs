@@ -2,7 +2,7 @@
 //! URLs, branches, tags, commits, subdirectories, and the errors for what does not exist.
 
 use crate::common::repo::TestRepo;
-use crate::fixtures::example_files;
+use crate::fixtures::example_repo;
 use git2::{Oid, Signature, Time};
 use istio_rollout::desired::git::read;
 use istio_rollout::error::Error;
@@ -203,13 +203,7 @@ fn credentials_in_urls_never_appear_in_errors() {
 
 #[test]
 fn the_bundled_example_reads_from_a_fresh_repository() {
-    let r = TestRepo::new();
-    let files = example_files("istio");
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    r.commit(&refs, &[], "module 1.30.0");
+    let r = example_repo(&[]);
     let (source, files) = read(r.path().to_str().unwrap(), None, "istio").unwrap();
     let d = istio_rollout::desired::parse(source, &files, &Default::default()).unwrap();
     assert_eq!(d.module_version.unwrap().to_string(), "1.30.0");

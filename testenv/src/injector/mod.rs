@@ -25,6 +25,18 @@ pub use inject::{
     compatibility_env, inject,
 };
 pub use server::{review, serve, tls_config};
+
+/// The image of a pod's `istio-proxy` container (a native sidecar among the init containers, or
+/// a regular container), if it has one.
+pub fn proxy_image(p: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    let spec = p.spec.as_ref()?;
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .find(|c| c.name == PROXY_CONTAINER)
+        .and_then(|c| c.image.clone())
+}
 pub use settings::{
     ISTIO_NAMESPACE, InjectorSettings, SETTINGS_CONFIGMAP, SETTINGS_KEY, read_settings,
 };

@@ -15,7 +15,7 @@
 //! What needs no cluster (structure, Argo CD, Flux, the workflow example) is in
 //! `tests/offline/manifests/`.
 
-mod jobs;
+pub mod jobs;
 mod rbac;
 
 use crate::common::manifests::*;

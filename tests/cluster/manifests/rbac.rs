@@ -18,6 +18,33 @@ fn is_strings(v: &Value) -> bool {
         .is_some_and(|a| a.iter().all(Value::is_string) && !a.is_empty())
 }
 
+/// Every (verb, group, resource) a ClusterRole of manifests/ grants, asserting that its rules
+/// list names only (no wildcards).
+fn granted(rel: &str) -> BTreeSet<(String, String, String)> {
+    let role = one(rel);
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_array().unwrap() {
+        for key in ["apiGroups", "resources", "verbs"] {
+            assert!(
+                is_strings(&rule[key]) && !rule[key].as_array().unwrap().iter().any(|v| v == "*"),
+                "{rel}: {key} must list names, no wildcards: {rule}"
+            );
+        }
+        for g in rule["apiGroups"].as_array().unwrap() {
+            for r in rule["resources"].as_array().unwrap() {
+                for v in rule["verbs"].as_array().unwrap() {
+                    granted.insert((
+                        v.as_str().unwrap().to_string(),
+                        g.as_str().unwrap().to_string(),
+                        r.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    granted
+}
+
 async fn allowed(client: &kube::Client, user: &str, attrs: ResourceAttributes) -> bool {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
@@ -114,27 +141,7 @@ async fn rbac_is_exactly_what_the_tool_uses() {
     apply_base(&client).await;
 
     // No wildcards anywhere, and nothing beyond the table above.
-    let role = one("base/clusterrole.yaml");
-    let mut granted = BTreeSet::new();
-    for rule in role["rules"].as_array().unwrap() {
-        for key in ["apiGroups", "resources", "verbs"] {
-            assert!(
-                is_strings(&rule[key]) && !rule[key].as_array().unwrap().iter().any(|v| v == "*"),
-                "clusterrole.yaml: {key} must list names, no wildcards: {rule}"
-            );
-        }
-        for g in rule["apiGroups"].as_array().unwrap() {
-            for r in rule["resources"].as_array().unwrap() {
-                for v in rule["verbs"].as_array().unwrap() {
-                    granted.insert((
-                        v.as_str().unwrap().to_string(),
-                        g.as_str().unwrap().to_string(),
-                        r.as_str().unwrap().to_string(),
-                    ));
-                }
-            }
-        }
-    }
+    let granted = granted("base/clusterrole.yaml");
     let mut used: BTreeSet<(String, String, String)> = USED
         .iter()
         .map(|(v, g, r, _)| (v.to_string(), g.to_string(), r.to_string()))
@@ -297,27 +304,7 @@ async fn the_gate_reads_what_plan_reads_and_writes_nothing() {
     let user = format!("system:serviceaccount:{GATE_NAMESPACE}:{GATE_SERVICE_ACCOUNT}");
 
     // The read-only role grants the reads and nothing else.
-    let role = one("readonly/clusterrole.yaml");
-    let mut granted = BTreeSet::new();
-    for rule in role["rules"].as_array().unwrap() {
-        for key in ["apiGroups", "resources", "verbs"] {
-            assert!(
-                is_strings(&rule[key]) && !rule[key].as_array().unwrap().iter().any(|v| v == "*"),
-                "readonly/clusterrole.yaml: {key} must list names, no wildcards: {rule}"
-            );
-        }
-        for g in rule["apiGroups"].as_array().unwrap() {
-            for r in rule["resources"].as_array().unwrap() {
-                for v in rule["verbs"].as_array().unwrap() {
-                    granted.insert((
-                        v.as_str().unwrap().to_string(),
-                        g.as_str().unwrap().to_string(),
-                        r.as_str().unwrap().to_string(),
-                    ));
-                }
-            }
-        }
-    }
+    let granted = granted("readonly/clusterrole.yaml");
     let mut reads: BTreeSet<(String, String, String)> = USED
         .iter()
         .filter(|(_, _, _, cluster_wide)| *cluster_wide)
