@@ -23,12 +23,31 @@ pub fn run(cli: Cli, stdout_is_terminal: bool, out: &mut dyn Write) -> Result<Ex
             }
         }
         Command::Snapshot(args) => {
-            let cluster = config::cluster(args);
+            let cluster = config::cluster(args)?;
+            // Spooled to an unnamed temporary file and written out only when complete: a failed
+            // snapshot redirected to a file leaves it empty (which `plan --live-state` refuses),
+            // never a header that reads as an empty cluster.
+            let mut spool = tempfile::tempfile().map_err(|source| Error::Io {
+                what: "creating the snapshot's temporary file",
+                source,
+            })?;
             runtime()?.block_on(async {
                 let client = cluster::connect(&cluster).await?;
-                snapshot::write_from_cluster(&client, out).await
+                let mut w = std::io::BufWriter::new(&mut spool);
+                snapshot::write_from_cluster(&client, &mut w).await?;
+                w.flush().map_err(|source| Error::Io {
+                    what: "writing the snapshot's temporary file",
+                    source,
+                })
             })?;
-            out.flush().map_err(Error::Output)?;
+            use std::io::Seek as _;
+            spool
+                .seek(std::io::SeekFrom::Start(0))
+                .map_err(|source| Error::Io {
+                    what: "reading the snapshot's temporary file",
+                    source,
+                })?;
+            emit(out, |out| std::io::copy(&mut spool, out).map(|_| ()))?;
             Ok(ExitCode::Clean)
         }
         Command::Plan(args) => plan_command(&config::plan(args, stdout_is_terminal)?, out),
@@ -68,7 +87,8 @@ fn plan_command(cfg: &PlanConfig, out: &mut dyn Write) -> Result<ExitCode> {
 
 fn read_desired(cfg: &PlanConfig) -> Result<Desired> {
     let d = &cfg.desired;
-    let (source, files) = desired::git::read(&d.repo, d.reference.as_deref(), &d.path)?;
+    let (source, files) =
+        desired::git::read_limited(&d.repo, d.reference.as_deref(), &d.path, d.max_file_size)?;
     desired::parse(source, &files, &d.options)
 }
 
@@ -110,7 +130,7 @@ pub fn compute(cfg: &PlanConfig) -> Result<Plan> {
 fn compute_with_live(cfg: &PlanConfig) -> Result<(Plan, crate::live::LiveState)> {
     let desired = read_desired(cfg)?;
     let live = match &cfg.live_state {
-        Some(path) => snapshot::read(path)?,
+        Some(path) => snapshot::read_with(path, cfg.live_state_options)?,
         None => runtime()?.block_on(async {
             let client = cluster::connect(&cfg.cluster).await?;
             cluster::read(&client, &mut cluster::Stats::default()).await

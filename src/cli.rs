@@ -36,6 +36,22 @@ pub struct ClusterArgs {
     /// Kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Limit for connecting to the API server (TCP and TLS), e.g. 10s.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        env = "ISTIO_ROLLOUT_CONNECT_TIMEOUT"
+    )]
+    pub connect_timeout: String,
+    /// Limit for the API server's first answer once connected, e.g. 10s.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        env = "ISTIO_ROLLOUT_READ_TIMEOUT"
+    )]
+    pub read_timeout: String,
 }
 
 /// `--output`.
@@ -70,6 +86,14 @@ pub struct DesiredArgs {
     /// The Istio version sidecars must run, when git does not tell it (no proxyv2 image, module not in the table).
     #[arg(long, value_name = "VERSION")]
     pub istio_version: Option<String>,
+    /// The largest file read from the repository (bytes, or with KiB, MiB, GiB).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "8MiB",
+        env = "ISTIO_ROLLOUT_MAX_FILE_SIZE"
+    )]
+    pub max_file_size: String,
 }
 
 #[derive(Args, Debug)]
@@ -80,6 +104,18 @@ pub struct PlanArgs {
     /// it the cluster is read.
     #[arg(long, value_name = "FILE", env = "ISTIO_ROLLOUT_LIVE_STATE", conflicts_with_all = ["kubeconfig", "context"])]
     pub live_state: Option<PathBuf>,
+    /// The largest `--live-state` file read (bytes, or with KiB, MiB, GiB).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "512MiB",
+        env = "ISTIO_ROLLOUT_MAX_LIVE_STATE_SIZE"
+    )]
+    pub max_live_state_size: String,
+    /// A `--live-state` without objects is an empty cluster (without it, an error: a failed
+    /// snapshot leaves an empty file).
+    #[arg(long)]
+    pub allow_empty_live_state: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Output format.
@@ -137,17 +173,17 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 2, env = "ISTIO_ROLLOUT_MAX_CONCURRENT", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent: u16,
     /// Per-workload limit for its rollout or evictions (e.g. 10m, 90s).
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: std::time::Duration,
+    #[arg(long, default_value = "10m")]
+    pub timeout: String,
     /// Limit for the whole run.
-    #[arg(long, default_value = "60m", value_parser = humantime::parse_duration)]
-    pub overall_timeout: std::time::Duration,
+    #[arg(long, default_value = "60m")]
+    pub overall_timeout: String,
     /// Limit for the operator to catch up with the CR and module version.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub operator_timeout: std::time::Duration,
+    #[arg(long, default_value = "10m")]
+    pub operator_timeout: String,
     /// Limit for a PodDisruptionBudget that allows no disruption before a workload starts.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    pub pdb_timeout: std::time::Duration,
+    #[arg(long, default_value = "5m")]
+    pub pdb_timeout: String,
     /// Exit 4 when manual or blocked entries remain after the run.
     #[arg(long)]
     pub strict: bool,

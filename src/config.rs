@@ -5,21 +5,95 @@ use crate::error::{Error, Result};
 use crate::istio::Version;
 use crate::render::Format;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct DesiredConfig {
     pub repo: String,
     pub reference: Option<String>,
     pub path: String,
+    /// The largest file read from the repository.
+    pub max_file_size: u64,
     pub options: crate::desired::Options,
 }
 
 /// How to reach the cluster; both `None`: as kubectl does (`KUBECONFIG`, `~/.kube/config`, else
 /// the in-cluster ServiceAccount).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClusterConfig {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// Limit for connecting (TCP and TLS) to the API server.
+    pub connect_timeout: Duration,
+    /// Limit for the API server's first answer once connected (the reachability probe).
+    pub read_timeout: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            kubeconfig: None,
+            context: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+        }
+    }
+}
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest duration any timeout flag takes: long enough for any run, short enough that no
+/// clock arithmetic overflows.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A size flag's value: bytes, or a number with `K`, `KiB`, `M`, `MiB`, `G`, `GiB` (also `KB`,
+/// `MB`, `GB`; all powers of 1024).
+pub fn size(flag: &str, value: &str) -> Result<u64> {
+    let v = value.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => {
+            return Err(Error::Usage(format!(
+                "{flag} {}: not a size; e.g. 4MiB, 1GiB, 65536",
+                crate::escape::value(value)
+            )));
+        }
+    };
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{flag} {}: not a size above 0; e.g. 4MiB, 1GiB, 65536",
+                crate::escape::value(value)
+            ))
+        })
+}
+
+/// A timeout flag's value (`90s`, `10m`, `1h 30m`), at most [`MAX_DURATION`].
+pub fn duration(flag: &str, value: &str) -> Result<Duration> {
+    let shown = crate::escape::value(value);
+    let d = humantime::parse_duration(value.trim()).map_err(|e| {
+        Error::Usage(format!(
+            "{flag} {shown}: not a duration ({e}); e.g. 90s, 10m"
+        ))
+    })?;
+    if d > MAX_DURATION {
+        return Err(Error::Usage(format!(
+            "{flag} {shown}: more than the limit of 30 days"
+        )));
+    }
+    if d.is_zero() {
+        return Err(Error::Usage(format!("{flag} {shown}: must be more than 0")));
+    }
+    Ok(d)
 }
 
 #[derive(Clone, Debug)]
@@ -27,6 +101,8 @@ pub struct PlanConfig {
     pub desired: DesiredConfig,
     /// A saved live state; `None`: read the cluster.
     pub live_state: Option<PathBuf>,
+    /// How the saved live state is read.
+    pub live_state_options: crate::live::snapshot::ReadOptions,
     pub cluster: ClusterConfig,
     pub output: Format,
     pub color: bool,
@@ -62,11 +138,13 @@ pub struct ApplyConfig {
     pub log_format: LogFormat,
 }
 
-pub fn cluster(args: ClusterArgs) -> ClusterConfig {
-    ClusterConfig {
+pub fn cluster(args: ClusterArgs) -> Result<ClusterConfig> {
+    Ok(ClusterConfig {
         kubeconfig: args.kubeconfig,
         context: args.context,
-    }
+        connect_timeout: duration("--connect-timeout", &args.connect_timeout)?,
+        read_timeout: duration("--read-timeout", &args.read_timeout)?,
+    })
 }
 
 pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
@@ -95,7 +173,12 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
     let gate = gate(&args.fail_on, args.gate_override.as_deref())?;
     Ok(PlanConfig {
         gate,
+        live_state_options: crate::live::snapshot::ReadOptions {
+            max_size: size("--max-live-state-size", &args.max_live_state_size)?,
+            allow_empty: args.allow_empty_live_state,
+        },
         desired: DesiredConfig {
+            max_file_size: size("--max-file-size", &d.max_file_size)?,
             repo: d.repo,
             reference: d.reference,
             path: d.path,
@@ -105,7 +188,7 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
             },
         },
         live_state: args.live_state,
-        cluster: cluster(args.cluster),
+        cluster: cluster(args.cluster)?,
         output: match args.output {
             OutputFormat::Text => Format::Text,
             OutputFormat::Markdown => Format::Markdown,
@@ -172,10 +255,10 @@ pub fn apply(
     let options = crate::apply::ApplyOptions {
         apply_cr: !args.no_apply_cr,
         max_concurrent: usize::from(args.max_concurrent),
-        workload_timeout: args.timeout,
-        overall_timeout: args.overall_timeout,
-        operator_timeout: args.operator_timeout,
-        pdb_timeout: args.pdb_timeout,
+        workload_timeout: duration("--timeout", &args.timeout)?,
+        overall_timeout: duration("--overall-timeout", &args.overall_timeout)?,
+        operator_timeout: duration("--operator-timeout", &args.operator_timeout)?,
+        pdb_timeout: duration("--pdb-timeout", &args.pdb_timeout)?,
         progress: log_format == LogFormat::Text && stderr_is_terminal,
         ..Default::default()
     };
@@ -306,5 +389,57 @@ mod tests {
         let cfg = apply(apply_args(&["--log-format", "json"]), false, true).unwrap();
         assert_eq!(cfg.log_format, LogFormat::Json);
         assert!(!cfg.options.progress);
+    }
+
+    #[test]
+    fn durations_are_parsed_and_capped() {
+        assert_eq!(duration("--t", "90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            duration("--t", "1h 30m").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(duration("--t", "30days").unwrap(), MAX_DURATION);
+        for bad in [
+            "500000000000y",
+            "31days",
+            "0s",
+            "soon",
+            "",
+            "18446744073709551615s",
+        ] {
+            let e = duration("--t", bad).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::ExitCode::InvalidInput, "{bad}");
+            assert!(e.to_string().starts_with("--t "), "{e}");
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+        // Every timeout flag goes through it: a huge value is a usage error, not a panic.
+        let err = apply(
+            apply_args(&["--operator-timeout", "500000000000y"]),
+            false,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--operator-timeout 500000000000y")
+        );
+    }
+
+    #[test]
+    fn sizes_are_parsed() {
+        assert_eq!(size("--s", "65536").unwrap(), 65536);
+        assert_eq!(size("--s", "4MiB").unwrap(), 4 << 20);
+        assert_eq!(size("--s", "1 GiB").unwrap(), 1 << 30);
+        assert_eq!(size("--s", "2k").unwrap(), 2048);
+        for bad in [
+            "0",
+            "lots",
+            "1TiB",
+            "-1",
+            "99999999999999999999",
+            "17179869184GiB",
+        ] {
+            assert!(size("--s", bad).is_err(), "{bad}");
+        }
     }
 }

@@ -256,6 +256,9 @@ pub enum Invalid {
         #[source]
         source: kube::config::KubeconfigError,
     },
+    /// A file past its size limit (`what`: which file, in words).
+    #[error("{what} is larger than the limit of {max} bytes")]
+    TooLarge { what: &'static str, max: u64 },
     #[error("not UTF-8 text")]
     Utf8(#[source] std::str::Utf8Error),
     #[error("not valid YAML")]
@@ -387,7 +390,7 @@ pub enum GitProblem {
     NotADirectory(String),
     /// A tree or file of the commit could not be read (`0`: which, in words).
     #[error("cannot read {0}")]
-    Read(&'static str),
+    Read(String),
     /// The remote does not have what was asked (the input's fault).
     #[error("cannot fetch `{0}`")]
     Fetch(String),
@@ -413,16 +416,25 @@ fn git_prefix(problem: &GitProblem) -> &'static str {
 }
 
 /// An error and its causes on one line, `message: cause: cause`, as `main` prints it. A cause
-/// whose text the line already holds is left out (many errors repeat their source's text), and
-/// line breaks inside a message (YAML and regex errors show snippets) become spaces.
+/// whose text the line already holds is left out (many errors repeat their source's text), line
+/// breaks inside a message (YAML and regex errors show snippets) become spaces, other control
+/// characters are escaped, each cause is cut at [`MAX_CAUSE_CHARS`] (a 500 KB regex is not echoed
+/// whole) and credentials are removed ([`crate::redact::text`]).
 pub struct Report<'a>(pub &'a (dyn StdError + 'static));
+
+/// The most characters of one link of an error's chain on its line.
+pub const MAX_CAUSE_CHARS: usize = 400;
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut line = String::new();
         let mut next: Option<&(dyn StdError + 'static)> = Some(self.0);
         while let Some(e) = next {
-            let text = one_line(&text_of(e));
+            let text = crate::escape::cap(
+                &crate::escape::control(&one_line(&text_of(e))),
+                MAX_CAUSE_CHARS,
+            )
+            .into_owned();
             if !text.is_empty() && !line.contains(&text) {
                 if !line.is_empty() {
                     line.push_str(": ");
@@ -431,7 +443,7 @@ impl fmt::Display for Report<'_> {
             }
             next = e.source();
         }
-        f.write_str(&line)
+        f.write_str(&crate::redact::text(&line))
     }
 }
 

@@ -31,9 +31,46 @@ pub const TOKEN_ENV: &str = "ISTIO_ROLLOUT_GIT_TOKEN";
 /// Environment variable naming an SSH private key file (else the SSH agent, else ~/.ssh/id_*).
 pub const SSH_KEY_ENV: &str = "ISTIO_ROLLOUT_SSH_KEY";
 
-/// Reads every file under `dir` (recursively) at `reference` (default: HEAD).
+/// The largest file read from the repository by default (`--max-file-size` raises it).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
+
+/// Reads the YAML files (`*.yaml`, `*.yml`) and the module version file under `dir`
+/// (recursively) at `reference` (default: HEAD), each at most [`DEFAULT_MAX_FILE_SIZE`] bytes.
 pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, Vec<File>)> {
-    let shown = redact(repo);
+    read_limited(repo, reference, dir, DEFAULT_MAX_FILE_SIZE)
+}
+
+/// `dir` as a path inside the repository: `./x`, `x//y/`, `/x` and `x/./y` are `x` and `x/y`;
+/// `.` and the empty path are the root. `..` is refused: nothing above the root is read.
+pub fn normalize_dir(dir: &str) -> std::result::Result<String, String> {
+    let mut parts = Vec::new();
+    for part in dir.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(format!(
+                    "`{}`: `..` is not allowed",
+                    crate::escape::value(dir)
+                ));
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// [`read`] with another size limit per file. Only the files the desired state is made of are
+/// read: any other blob (a binary, an image) is never loaded, however large.
+pub fn read_limited(
+    repo: &str,
+    reference: Option<&str>,
+    dir: &str,
+    max_file_size: u64,
+) -> Result<(Source, Vec<File>)> {
+    if let Ok(token) = std::env::var(TOKEN_ENV) {
+        crate::redact::register(&token);
+    }
+    let shown = crate::escape::value(&redact(repo));
     let git = |place: &str, problem, source| {
         Error::Git(GitError {
             place: place.to_string(),
@@ -63,7 +100,8 @@ pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, V
         Some((_, fetched)) => fetched.clone(),
         None => reference.unwrap_or("HEAD").to_string(),
     };
-    let shown_ref = reference.unwrap_or("HEAD");
+    let shown_ref = crate::escape::value(reference.unwrap_or("HEAD"));
+    let shown_ref = shown_ref.as_str();
     let commit = repository
         .revparse_single(&rev)
         .and_then(|o| o.peel_to_commit())
@@ -75,60 +113,79 @@ pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, V
             )
         })?;
     let at = format!("{shown}@{shown_ref}");
-    let dir = dir.trim_matches('/');
-    let dir = if dir == "." { "" } else { dir };
+    let dir = normalize_dir(dir).map_err(|e| Error::Usage(format!("--path {e}")))?;
+    let dir = dir.as_str();
     let root = commit
         .tree()
-        .map_err(|e| git(&at, GitProblem::Read("the commit's tree"), Some(e)))?;
+        .map_err(|e| git(&at, GitProblem::Read("the commit's tree".into()), Some(e)))?;
     let tree = if dir.is_empty() {
         root
     } else {
         let entry = root.get_path(Path::new(dir)).map_err(|e| {
             let problem = GitProblem::NoSuchPath {
-                path: dir.to_string(),
+                path: crate::escape::value(dir),
                 commit: commit.id().to_string(),
             };
             git(&at, problem, Some(e))
         })?;
         if entry.kind() != Some(ObjectType::Tree) {
-            return Err(git(&at, GitProblem::NotADirectory(dir.to_string()), None));
+            return Err(git(
+                &at,
+                GitProblem::NotADirectory(crate::escape::value(dir)),
+                None,
+            ));
         }
         repository
             .find_tree(entry.id())
-            .map_err(|e| git(&at, GitProblem::Read("the directory"), Some(e)))?
+            .map_err(|e| git(&at, GitProblem::Read("the directory".into()), Some(e)))?
     };
-    let mut files = Vec::new();
-    let mut failure = None;
+    // First the names (cheap), then only the wanted blobs: one whose header says it is too large
+    // is refused before it is loaded.
+    let mut wanted = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
         if entry.kind() != Some(ObjectType::Blob) {
             return TreeWalkResult::Ok;
         }
-        let name = entry.name().unwrap_or_default();
+        let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
         let rel = format!("{parent}{name}");
+        if !is_wanted(&rel) {
+            return TreeWalkResult::Ok;
+        }
         let path = if dir.is_empty() {
             rel
         } else {
             format!("{dir}/{rel}")
         };
-        match repository.find_blob(entry.id()) {
-            Ok(blob) => files.push(File {
-                path,
-                contents: blob.content().to_vec(),
-            }),
-            Err(e) => {
-                failure = Some(git(
-                    &format!("{at}:{path}"),
-                    GitProblem::Read("the file"),
-                    Some(e),
-                ));
-                return TreeWalkResult::Abort;
-            }
-        }
+        wanted.push((path, entry.id()));
         TreeWalkResult::Ok
     })
-    .map_err(|e| git(&at, GitProblem::Read("the directory"), Some(e)))?;
-    if let Some(f) = failure {
-        return Err(f);
+    .map_err(|e| git(&at, GitProblem::Read("the directory".into()), Some(e)))?;
+    let odb = repository
+        .odb()
+        .map_err(|e| git(&at, GitProblem::Read("the object database".into()), Some(e)))?;
+    let mut files = Vec::with_capacity(wanted.len());
+    for (path, id) in wanted {
+        let place = format!("{at}:{}", crate::escape::value(&path));
+        let object = || GitProblem::Read(format!("blob {id}"));
+        let (size, _) = odb
+            .read_header(id)
+            .map_err(|e| git(&place, object(), Some(e)))?;
+        if size as u64 > max_file_size {
+            return Err(Error::input(
+                &place,
+                format!(
+                    "{size} bytes, more than the limit of {max_file_size} bytes per file \
+                     (--max-file-size raises it)"
+                ),
+            ));
+        }
+        let blob = repository
+            .find_blob(id)
+            .map_err(|e| git(&place, object(), Some(e)))?;
+        files.push(File {
+            path,
+            contents: blob.content().to_vec(),
+        });
     }
     let source = Source {
         repo: shown,
@@ -143,31 +200,32 @@ pub fn read(repo: &str, reference: Option<&str>, dir: &str) -> Result<(Source, V
     Ok((source, files))
 }
 
+/// The files the desired state is made of, by their path under `--path`: YAML anywhere, the
+/// module version file at the top.
+fn is_wanted(rel: &str) -> bool {
+    rel.ends_with(".yaml") || rel.ends_with(".yml") || rel == super::VERSION_FILE
+}
+
 pub fn is_remote(repo: &str) -> bool {
     repo.contains("://") || (repo.contains('@') && repo.contains(':') && !Path::new(repo).exists())
 }
 
-/// Removes user information (a token or password) from a URL, for output and errors.
+/// Removes user information (a token or password) from a URL or scp-like address, for output
+/// and errors ([`crate::redact::url`]).
 pub fn redact(repo: &str) -> String {
-    if let Some((scheme, rest)) = repo.split_once("://") {
-        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-        if let Some((_, host)) = authority.rsplit_once('@') {
-            let slash = if rest.contains('/') { "/" } else { "" };
-            return format!("{scheme}://{host}{slash}{path}");
-        }
-    }
-    repo.to_string()
+    crate::redact::url(repo)
 }
 
 /// Errors while talking to a remote are transport failures (exit 3), except a ref the remote
 /// does not have, which is the input's fault. The message is kept without the credentials.
 fn classify(e: git2::Error, raw: &str, shown: &str, reference: &str) -> Error {
-    let redacted = git2::Error::new(e.code(), e.class(), e.message().replace(raw, shown));
+    let message = crate::redact::text(&e.message().replace(raw, shown));
+    let redacted = git2::Error::new(e.code(), e.class(), message);
     let problem = match e.code() {
         git2::ErrorCode::NotFound | git2::ErrorCode::InvalidSpec => {
-            GitProblem::Fetch(reference.to_string())
+            GitProblem::Fetch(crate::escape::value(reference))
         }
-        _ => GitProblem::Transport(reference.to_string()),
+        _ => GitProblem::Transport(crate::escape::value(reference)),
     };
     Error::Git(GitError {
         place: shown.to_string(),
@@ -298,6 +356,32 @@ mod tests {
         );
         assert_eq!(redact("/tmp/repo"), "/tmp/repo");
         assert_eq!(redact("ssh://git@host/repo"), "ssh://host/repo");
+        assert_eq!(redact("u:p/w@host:org/repo.git"), "host:org/repo.git");
+    }
+
+    #[test]
+    fn paths_are_normalised() {
+        for (raw, dir) in [
+            (".", ""),
+            ("", ""),
+            ("./istio", "istio"),
+            ("istio//", "istio"),
+            ("/istio/./x//y/", "istio/x/y"),
+        ] {
+            assert_eq!(normalize_dir(raw).unwrap(), dir, "{raw}");
+        }
+        assert!(normalize_dir("../etc").is_err());
+        assert!(normalize_dir("a/../../b").is_err());
+    }
+
+    #[test]
+    fn only_the_desired_files_are_wanted() {
+        assert!(is_wanted("a.yaml") && is_wanted("sub/b.yml") && is_wanted("ISTIO_MODULE_VERSION"));
+        assert!(
+            !is_wanted("model.bin")
+                && !is_wanted("README.md")
+                && !is_wanted("sub/ISTIO_MODULE_VERSION")
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub fn parse(source: Source, files: &[File], opts: &Options) -> Result<Desired> 
         }
     };
     for file in files {
-        let origin = file.path.clone();
+        let origin = crate::escape::value(&file.path);
         if file.path == top(VERSION_FILE) {
             let text = String::from_utf8_lossy(&file.contents);
             let v = text

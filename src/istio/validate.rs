@@ -57,7 +57,7 @@ pub fn parse_istio(doc: &Value) -> Result<Istio, CrError> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     if api != API_VERSION {
-        return Err(CrError::ApiVersion(api.to_string()));
+        return Err(CrError::ApiVersion(crate::escape::value(api)));
     }
     let mut input = doc.clone();
     // The API server ignores status on create/apply of the main resource.
@@ -76,7 +76,7 @@ pub fn parse_istio(doc: &Value) -> Result<Istio, CrError> {
     }
     match istio.metadata.namespace.as_deref() {
         Some(NAMESPACE) => {}
-        Some(other) => return Err(CrError::Namespace(other.to_string())),
+        Some(other) => return Err(CrError::Namespace(crate::escape::value(other))),
         None => return Err(CrError::MissingNamespace),
     }
     check_values(&istio)?;
@@ -119,7 +119,7 @@ fn pattern(re: &Regex, value: &str, field: &str) -> Result<(), CrError> {
     } else {
         Err(CrError::Pattern {
             field: field.to_string(),
-            value: value.to_string(),
+            value: crate::escape::value(value),
             pattern: re.as_str().to_string(),
         })
     }
@@ -144,7 +144,7 @@ fn check_values(istio: &Istio) -> Result<(), CrError> {
         for (i, r) in regexps.into_iter().flatten().enumerate() {
             Regex::new(r).map_err(|source| CrError::Regex {
                 field: format!("spec.config.proxyStatsMatcher.inclusionRegexps[{i}]"),
-                value: r.clone(),
+                value: crate::escape::value(r),
                 source,
             })?;
         }

@@ -54,11 +54,13 @@ impl FromStr for Version {
             [a, b, c] => match (num(a), num(b), num(c)) {
                 (Some(a), Some(b), Some(c)) => Ok(Version::new(a, b, c)),
                 _ => Err(format!(
-                    "`{s}` is not a version of the form MAJOR.MINOR.PATCH"
+                    "`{}` is not a version of the form MAJOR.MINOR.PATCH",
+                    crate::escape::value(s)
                 )),
             },
             _ => Err(format!(
-                "`{s}` is not a version of the form MAJOR.MINOR.PATCH"
+                "`{}` is not a version of the form MAJOR.MINOR.PATCH",
+                crate::escape::value(s)
             )),
         }
     }

@@ -12,13 +12,11 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ObjectList, Request};
-use kube::{Client, Config, Resource};
+use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -37,46 +35,106 @@ static REACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// How long one attempt may take before it counts as timed out and is retried.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Connects like kubectl: `--kubeconfig`/`--context`, else `KUBECONFIG` or `~/.kube/config`,
-/// else the in-cluster ServiceAccount.
+/// Connects like kubectl ([`super::kubeconfig::load`]): `--kubeconfig`/`--context`, else
+/// `KUBECONFIG` or `~/.kube/config`, else the in-cluster ServiceAccount; then makes sure the API
+/// server answers ([`probe`]) before any real request.
 pub async fn connect(cluster: &ClusterConfig) -> Result<Client> {
-    let (kubeconfig, context) = (cluster.kubeconfig.as_deref(), cluster.context.as_deref());
-    let options = KubeConfigOptions {
-        context: context.map(String::from),
-        ..Default::default()
-    };
-    let kubeconfig_error = |path: &Path, what, source| Error::Input {
-        origin: path.display().to_string(),
-        source: Invalid::Kubeconfig { what, source },
-    };
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(path, "read", e))?;
-            Config::from_custom_kubeconfig(kc, &options)
-                .await
-                .map_err(|e| kubeconfig_error(path, "use", e))?
-        }
-        None if context.is_some() => {
-            Config::from_kubeconfig(&options)
-                .await
-                .map_err(|e| Error::Flag {
-                    flag: "--context",
-                    source: e.into(),
-                })?
-        }
-        None => Config::infer().await.map_err(|e| Error::Cluster {
-            what: "no cluster configuration found (kubeconfig or in-cluster)",
-            source: kube::Error::InferConfig(e),
-        })?,
-    };
-    let mut config = config;
+    let loaded = super::kubeconfig::load(cluster).await?;
+    let mut config = loaded.config;
     // This tool retries 429 and 5xx itself, bounded by its own deadlines (a PodDisruptionBudget
     // answers evictions with 429 for as long as it holds); kube's built-in retry would hide them.
     config.default_retry = false;
-    Client::try_from(config).map_err(|source| Error::Cluster {
-        what: "cluster client",
-        source,
-    })
+    // TCP and TLS: kube's connector wraps the TLS one in this timeout.
+    config.connect_timeout = Some(cluster.connect_timeout);
+    let server = crate::redact::url(&config.cluster_url.to_string());
+    let server = crate::escape::value(server.trim_end_matches('/'));
+    let place = format!("cluster {server} ({})", loaded.origin);
+    let client = Client::try_from(config).map_err(|source| {
+        if loaded.files.is_empty() {
+            Error::Cluster {
+                what: "cluster client",
+                source,
+            }
+        } else {
+            // The kubeconfig's credentials or CA do not load (client-key-data, tokenFile).
+            Error::Input {
+                origin: loaded.origin.clone(),
+                source: Invalid::Message(format!(
+                    "cannot use the kubeconfig: {}",
+                    crate::error::report(&source)
+                )),
+            }
+        }
+    })?;
+    probe(&client, &place, cluster).await?;
+    Ok(client)
+}
+
+/// `GET /version` before anything else, under the connect and read timeouts: a server that is
+/// unreachable, refuses connections or never answers TLS fails the run at once, naming it.
+/// Connections refused are retried for [`RETRY_FOR_FIRST`] (an API server restarting); any HTTP
+/// answer, also an error status, counts as reached: the real requests report those.
+pub async fn probe(client: &Client, place: &str, cluster: &ClusterConfig) -> Result<()> {
+    let bound = cluster.connect_timeout.saturating_add(cluster.read_timeout);
+    let mut delays =
+        crate::poll::Backoff::exponential(Duration::from_millis(200), Duration::from_secs(2))
+            .delays();
+    let started = tokio::time::Instant::now();
+    loop {
+        let error = match tokio::time::timeout(bound, client.apiserver_version()).await {
+            Ok(Ok(_)) | Ok(Err(kube::Error::Api(_))) => {
+                REACHED.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            Ok(Err(e)) => e,
+            Err(_) => {
+                return Err(Error::Failure(format!(
+                    "{place}: timed out after {} s (connected, no answer; --connect-timeout, --read-timeout)",
+                    bound.as_secs()
+                )));
+            }
+        };
+        if is_timeout(&error) {
+            return Err(Error::Failure(format!(
+                "{place}: timed out after {} s connecting (--connect-timeout)",
+                cluster.connect_timeout.as_secs()
+            )));
+        }
+        let next = delays.next().unwrap_or(Duration::from_secs(2));
+        if started.elapsed().saturating_add(next) > RETRY_FOR_FIRST {
+            let what = if is_refused(&error) {
+                "connection refused".to_string()
+            } else {
+                format!("unreachable: {}", crate::error::report(&error))
+            };
+            return Err(Error::Failure(format!("{place}: {what}")));
+        }
+        tracing::debug!(server = place, error = %crate::error::report(&error), "probe: retrying");
+        tokio::time::sleep(next).await;
+    }
+}
+
+/// The io errors in an error's causes.
+fn io_kinds(e: &(dyn std::error::Error + 'static)) -> Vec<std::io::ErrorKind> {
+    let mut kinds = Vec::new();
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            kinds.push(io.kind());
+        }
+        next = e.source();
+    }
+    kinds
+}
+
+fn is_timeout(e: &kube::Error) -> bool {
+    io_kinds(e).contains(&std::io::ErrorKind::TimedOut)
+        || crate::error::report(e).contains("timed out")
+}
+
+fn is_refused(e: &kube::Error) -> bool {
+    io_kinds(e).contains(&std::io::ErrorKind::ConnectionRefused)
+        || crate::error::report(e).contains("onnection refused")
 }
 
 /// One object read from the cluster, as the snapshot writer and the live-state builder take it.
@@ -328,7 +386,7 @@ where
         } else {
             RETRY_FOR_FIRST
         };
-        if started.elapsed() + next > budget {
+        if started.elapsed().saturating_add(next) > budget {
             return Err(match error {
                 Some(source) => Error::Api {
                     request: what.to_string(),

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod convert;
 pub mod kinds;
+pub mod kubeconfig;
 pub mod rollout;
 pub mod snapshot;
 pub mod wire;

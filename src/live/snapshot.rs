@@ -8,20 +8,65 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 
+/// The largest live state file read by default (`--max-live-state-size` raises it).
+pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
+
+/// How a live state file is read.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOptions {
+    /// Refused past this many bytes (`/dev/zero` stops here).
+    pub max_size: u64,
+    /// A file without objects (empty, `/dev/null`, a failed `snapshot > file`) is an empty
+    /// cluster only when this says so; otherwise it is an error.
+    pub allow_empty: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_size: DEFAULT_MAX_SIZE,
+            allow_empty: false,
+        }
+    }
+}
+
 pub fn read(path: &Path) -> Result<LiveState> {
-    let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Input {
+    read_with(path, ReadOptions::default())
+}
+
+pub fn read_with(path: &Path, opts: ReadOptions) -> Result<LiveState> {
+    let origin = crate::escape::value(&path.display().to_string());
+    let input = |source| Error::Input {
         origin: origin.clone(),
-        source: Invalid::Read {
-            what: "the live state",
-            source,
-        },
-    })?;
-    parse(&origin, &text)
+        source,
+    };
+    let bytes = super::kubeconfig::read_bounded(path, opts.max_size, "the live state")
+        .map_err(|e| match e {
+            Invalid::TooLarge { max, .. } => input(Invalid::Message(format!(
+                "the live state is larger than the limit of {max} bytes (--max-live-state-size raises it)"
+            ))),
+            e => input(e),
+        })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| input(Invalid::Utf8(e)))?;
+    let (live, objects) = parse_counted(&origin, text)?;
+    if objects == 0 && !opts.allow_empty {
+        return Err(input(Invalid::Message(
+            "the live state holds no objects (an empty file or a failed snapshot); \
+             --allow-empty-live-state if the cluster is empty"
+                .into(),
+        )));
+    }
+    Ok(live)
 }
 
 pub fn parse(origin: &str, text: &str) -> Result<LiveState> {
+    parse_counted(origin, text).map(|(live, _)| live)
+}
+
+/// [`parse`], also counting the objects of the file (whatever their kind).
+fn parse_counted(origin: &str, text: &str) -> Result<(LiveState, usize)> {
     let docs = documents::parse(origin, text)?;
+    let objects = docs.len();
     let mut b = Builder::default();
     // The builder takes PodDisruptionBudgets before pods (it keeps the labels they select on).
     let (pdbs, rest): (Vec<Value>, Vec<Value>) = docs
@@ -33,7 +78,7 @@ pub fn parse(origin: &str, text: &str) -> Result<LiveState> {
             source,
         })?;
     }
-    Ok(b.finish())
+    Ok((b.finish(), objects))
 }
 
 /// Decodes one document; a failure names the object and the field.

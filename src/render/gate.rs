@@ -1,7 +1,8 @@
 //! The pre-sync gate's verdict (`plan --fail-on`) in text and markdown, after the plan. JSON
 //! carries it as the plan's `gate` object.
 
-use super::markdown::cell;
+use super::markdown::{cell, code};
+use crate::escape::control as esc;
 use crate::plan::gate::{Condition, Found, Gate};
 use std::io::{Result, Write};
 
@@ -21,19 +22,26 @@ fn pending_line(f: &Found) -> String {
 
 pub fn text(gate: &Gate, out: &mut dyn Write) -> Result<()> {
     writeln!(out)?;
-    writeln!(out, "Gate: {}", gate.headline())?;
+    writeln!(out, "Gate: {}", esc(&gate.headline()))?;
     for f in &gate.found {
         let c = f.condition.as_str();
         if f.condition == Condition::Pending {
-            writeln!(out, "  {c} ({}): {}", state(f), pending_line(f))?;
+            writeln!(out, "  {c} ({}): {}", state(f), esc(&pending_line(f)))?;
             continue;
         }
         writeln!(out, "  {c} ({}):", state(f))?;
         for d in &f.details {
-            writeln!(out, "    {d}")?;
+            writeln!(out, "    {}", esc(d))?;
         }
         for h in f.workloads.iter().take(SHOWN) {
-            writeln!(out, "    {} {}/{}: {}", h.kind, h.namespace, h.name, h.why)?;
+            writeln!(
+                out,
+                "    {} {}/{}: {}",
+                esc(&h.kind.to_string()),
+                esc(&h.namespace),
+                esc(&h.name),
+                esc(&h.why)
+            )?;
         }
         if f.workloads.len() > SHOWN {
             writeln!(out, "    and {} more", f.workloads.len() - SHOWN)?;
@@ -75,11 +83,10 @@ pub fn markdown(gate: &Gate, out: &mut dyn Write) -> Result<()> {
         for h in f.workloads.iter().take(SHOWN) {
             writeln!(
                 out,
-                "| `{c}` | {} | {} `{}/{}` | {} |",
+                "| `{c}` | {} | {} {} | {} |",
                 state(f),
-                h.kind,
-                h.namespace,
-                h.name,
+                crate::escape::markdown(&h.kind.to_string()),
+                code(&format!("{}/{}", h.namespace, h.name)),
                 cell(&h.why)
             )?;
         }

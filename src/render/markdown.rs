@@ -10,19 +10,45 @@ use std::io::{Result, Write};
 pub const MAX_BYTES: usize = 60 * 1024;
 const RESERVE: usize = 2 * 1024;
 
-/// A table cell or quote: `|` escaped, on one line.
+/// A table cell or quote of the tool's own words with values in them: on one line, `|` escaped,
+/// HTML (`</details>`) and mentions made inert, control characters escaped; code spans the
+/// words hold stay code.
 pub(super) fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    let one_line = s.replace(['\n', '\r'], " ");
+    crate::escape::control(&one_line)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('@', "&#64;")
+        .replace('[', "&#91;")
+        .replace(']', "&#93;")
+        .replace('|', "\\|")
+}
+
+/// A name (workload, namespace, repository, ref) as code: `<code>` with every markdown and HTML
+/// character as an entity, so no name can end the cell, the code or the block around it.
+pub(super) fn code(s: &str) -> String {
+    format!("<code>{}</code>", crate::escape::markdown(s))
+}
+
+/// A fence for `text` in a fenced code block: longer than any run of backticks it holds.
+fn fence(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for ch in text.chars() {
+        run = if ch == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat(longest.max(2) + 1)
 }
 
 fn row(e: &Entry) -> String {
     let reasons: Vec<String> = e.details.iter().map(|d| cell(d)).collect();
     let warnings: Vec<String> = e.warnings.iter().map(|w| cell(w)).collect();
     format!(
-        "| {} | `{}/{}` | {} | {} | {} |\n",
-        e.kind,
-        e.namespace,
-        e.name,
+        "| {} | {} | {} | {} | {} |\n",
+        crate::escape::markdown(&e.kind.to_string()),
+        code(&format!("{}/{}", e.namespace, e.name)),
         e.pods.len(),
         reasons.join("<br>"),
         if warnings.is_empty() {
@@ -38,11 +64,10 @@ pub(super) fn heading(md: &mut String, command: &str, status: &str, s: &crate::d
     let _ = writeln!(md, "### istio-rollout {command}: {status}\n");
     let _ = writeln!(
         md,
-        "Desired state: `{}@{}` commit `{}`, path `{}`  ",
-        s.repo,
-        s.reference,
-        short_commit(&s.commit),
-        s.path
+        "Desired state: {} commit {}, path {}  ",
+        code(&format!("{}@{}", s.repo, s.reference)),
+        code(short_commit(&s.commit)),
+        code(&s.path)
     );
 }
 
@@ -93,10 +118,16 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
     let _ = writeln!(md, "| Istio CR | {cr_word} |\n");
 
     if !plan.cr.diff.is_empty() {
+        let fence = fence(&plan.cr.diff);
         let _ = writeln!(
             md,
-            "<details><summary>Istio CR <code>{}/{}</code>: {cr_word}</summary>\n\n```diff\n{}```\n</details>\n",
-            plan.cr.namespace, plan.cr.name, plan.cr.diff
+            "<details><summary>Istio CR {}: {cr_word}</summary>\n\n{fence}diff\n{}{fence}\n</details>\n",
+            code(&format!("{}/{}", plan.cr.namespace, plan.cr.name)),
+            plan.cr
+                .diff
+                .lines()
+                .map(|l| format!("{}\n", crate::escape::control(l)))
+                .collect::<String>()
         );
     }
     let mut omitted = 0usize;

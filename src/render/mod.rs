@@ -83,5 +83,5 @@ pub fn version_change(
 }
 
 pub fn short_commit(c: &str) -> &str {
-    &c[..c.len().min(12)]
+    c.char_indices().nth(12).map_or(c, |(end, _)| &c[..end])
 }

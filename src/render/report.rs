@@ -1,9 +1,10 @@
 //! The apply [`Report`] for people and programs: text, markdown (a pull-request or job summary)
 //! and JSON. Pure: writes to any `io::Write`.
 
-use super::markdown::{MAX_BYTES, cell};
+use super::markdown::{MAX_BYTES, cell, code};
 use super::{Format, short_commit};
 use crate::apply::report::{Outcome, Report, Result as R};
+use crate::escape::control as c;
 use std::fmt::Write as _;
 use std::io::{Result, Write};
 
@@ -50,13 +51,13 @@ pub fn text(report: &Report, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "  desired: {}@{} commit {}",
-        s.repo,
-        s.reference,
-        short_commit(&s.commit)
+        c(&s.repo),
+        c(&s.reference),
+        c(short_commit(&s.commit))
     )?;
-    writeln!(out, "  Istio CR: {}", report.cr)?;
+    writeln!(out, "  Istio CR: {}", c(&report.cr))?;
     if let Some(op) = &report.operator {
-        writeln!(out, "  operator: {op}")?;
+        writeln!(out, "  operator: {}", c(op))?;
     }
     writeln!(out)?;
     for o in &report.workloads {
@@ -64,15 +65,15 @@ pub fn text(report: &Report, out: &mut dyn Write) -> Result<()> {
             out,
             "{:>12} {} {}/{} ({:.1}s): {}",
             o.result.as_str(),
-            o.kind,
-            o.namespace,
-            o.name,
+            c(&o.kind.to_string()),
+            c(&o.namespace),
+            c(&o.name),
             o.seconds,
-            o.message
+            c(&o.message)
         )?;
     }
     for f in &report.failures {
-        writeln!(out, "failure: {f}")?;
+        writeln!(out, "failure: {}", c(f))?;
     }
     writeln!(out, "\n{}", summary(report))
 }
@@ -84,11 +85,10 @@ pub fn json(report: &Report, out: &mut dyn Write) -> Result<()> {
 
 fn row(o: &Outcome) -> String {
     format!(
-        "| {} | {} | `{}/{}` | {:.1}s | {} |\n",
+        "| {} | {} | {} | {:.1}s | {} |\n",
         o.result.as_str(),
-        o.kind,
-        o.namespace,
-        o.name,
+        crate::escape::markdown(&o.kind.to_string()),
+        code(&format!("{}/{}", o.namespace, o.name)),
         o.seconds,
         cell(&o.message)
     )
@@ -134,10 +134,9 @@ pub fn markdown(report: &Report, out: &mut dyn Write) -> Result<()> {
             }
             let _ = writeln!(
                 md,
-                "- {} `{}/{}` {}: {}",
-                o.kind,
-                o.namespace,
-                o.name,
+                "- {} {} {}: {}",
+                crate::escape::markdown(&o.kind.to_string()),
+                code(&format!("{}/{}", o.namespace, o.name)),
                 o.result.as_str(),
                 cell(&o.message)
             );

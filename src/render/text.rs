@@ -1,6 +1,7 @@
 //! `--output text`: a review-friendly diff of the plan, coloured on a terminal.
 
 use super::{counts, short_commit, version_change};
+use crate::escape::control as c;
 use crate::plan::cr::CrAction;
 use crate::plan::{Action, Plan};
 use owo_colors::{OwoColorize, Style};
@@ -67,10 +68,10 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "  desired: {}@{} commit {} path {}",
-        s.repo,
-        s.reference,
-        short_commit(&s.commit),
-        s.path
+        c(&s.repo),
+        c(&s.reference),
+        c(short_commit(&s.commit)),
+        c(&s.path)
     )?;
     if plan.uninstall {
         writeln!(out, "  Istio:   uninstall (git holds no Istio CR)")?;
@@ -85,24 +86,26 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
             out,
             "  Istio:   {}  (target from {})",
             version_change(v.live.istio, v.target.istio),
-            v.istio_from
+            c(&v.istio_from)
         )?;
         if let Some(img) = &v.proxy_image {
-            writeln!(out, "  sidecar image: {img}")?;
+            writeln!(out, "  sidecar image: {}", c(img))?;
         }
     }
     for e in &plan.errors {
         writeln!(
             out,
-            "  {} {e}",
-            p.paint("error:", Style::new().red().bold())
+            "  {} {}",
+            p.paint("error:", Style::new().red().bold()),
+            c(e)
         )?;
     }
     for n in &plan.notices {
         writeln!(
             out,
-            "  {} {n}",
-            p.paint("note:", Style::new().yellow().bold())
+            "  {} {}",
+            p.paint("note:", Style::new().yellow().bold()),
+            c(n)
         )?;
     }
     writeln!(out)?;
@@ -113,7 +116,8 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
         CrAction::None => writeln!(
             out,
             "Istio CR {}/{}: in sync with git\n",
-            cr.namespace, cr.name
+            c(&cr.namespace),
+            c(&cr.name)
         )?,
         action => {
             let what = match action {
@@ -121,9 +125,9 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
                 CrAction::Update => "differs from git",
                 _ => "not in git: GitOps prunes it (this tool never deletes it)",
             };
-            writeln!(out, "Istio CR {}/{}: {what}", cr.namespace, cr.name)?;
+            writeln!(out, "Istio CR {}/{}: {what}", c(&cr.namespace), c(&cr.name))?;
             for line in cr.diff.lines() {
-                writeln!(out, "  {}", p.diff_line(line))?;
+                writeln!(out, "  {}", p.diff_line(&c(line)))?;
             }
             writeln!(out)?;
         }
@@ -146,9 +150,9 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
             "{} {} {} {}/{}",
             symbol(e.action),
             e.action.as_str(),
-            e.kind,
-            e.namespace,
-            e.name
+            c(&e.kind.to_string()),
+            c(&e.namespace),
+            c(&e.name)
         );
         let pods = if e.pods.len() == 1 {
             "1 pod".to_string()
@@ -158,13 +162,14 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
         let kyma = if e.kyma { ", Kyma" } else { "" };
         if e.action == Action::Skip {
             // Skips need nobody: one line each, so a `--namespace` run stays readable.
-            let line = format!("{head} ({pods}{kyma}): {}", e.note);
+            let line = format!("{head} ({pods}{kyma}): {}", c(&e.note));
             writeln!(out, "{}", p.paint(&line, style(e.action)))?;
             for w in &e.warnings {
                 writeln!(
                     out,
-                    "    {} {w}",
-                    p.paint("warning:", Style::new().yellow())
+                    "    {} {}",
+                    p.paint("warning:", Style::new().yellow()),
+                    c(w)
                 )?;
             }
             continue;
@@ -175,13 +180,16 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
             p.paint(&head, style(e.action).bold())
         )?;
         for d in &e.details {
-            writeln!(out, "    {d}")?;
+            writeln!(out, "    {}", c(d))?;
         }
-        writeln!(out, "    {}", p.paint(&e.note, Style::new().italic()))?;
+        writeln!(out, "    {}", p.paint(&c(&e.note), Style::new().italic()))?;
         if !e.template_annotations.is_empty() {
             writeln!(out, "    pod template annotations:")?;
             for (k, v) in &e.template_annotations {
-                if let Some(old) = e.template_annotations_before.get(k) {
+                let before = e.template_annotations_before.get(k);
+                let (k, v) = (c(k), c(v));
+                if let Some(old) = before {
+                    let old = c(old);
                     writeln!(out, "      {}", p.diff_line(&format!("- {k}: {old}")))?;
                 }
                 writeln!(out, "      {}", p.diff_line(&format!("+ {k}: {v}")))?;
@@ -190,11 +198,12 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
         for w in &e.warnings {
             writeln!(
                 out,
-                "    {} {w}",
-                p.paint("warning:", Style::new().yellow())
+                "    {} {}",
+                p.paint("warning:", Style::new().yellow()),
+                c(w)
             )?;
         }
-        let shown: Vec<&str> = e.pods.iter().take(5).map(String::as_str).collect();
+        let shown: Vec<String> = e.pods.iter().take(5).map(|p| c(p).into_owned()).collect();
         let more = if e.pods.len() > 5 {
             format!(" and {} more", e.pods.len() - 5)
         } else {
