@@ -108,11 +108,7 @@ impl Fleet {
         .unwrap();
 
         support::upgrade(&sim).await;
-        support::apply_dir(
-            &client,
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/base"),
-        )
-        .await;
+        support::apply_base(&client).await;
         let token = cluster
             .token_for("istio-rollout", "istio-rollout")
             .await

@@ -97,11 +97,7 @@ async fn a_held_lease_is_waited_for_or_refused_and_an_expired_one_taken_over() {
         .await
         .unwrap();
     support::upgrade(&sim).await;
-    support::apply_dir(
-        &client,
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/base"),
-    )
-    .await;
+    support::apply_base(&client).await;
     let repo = support::desired_repo(support::EMPTY_CR, "1.28.0");
     // As the ServiceAccount of manifests/base: its Role is what lets it hold the Lease.
     let kc = cluster

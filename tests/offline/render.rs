@@ -88,11 +88,11 @@ fn colour_only_when_asked() {
     assert!(rendered(&p, Format::Text, true).contains('\u{1b}'));
 }
 
-#[test]
-fn markdown_stays_under_60_kib_on_a_large_cluster() {
+/// `n` Deployments of one pod on the old sidecar, spread over 50 namespaces.
+fn restarts_in_50_namespaces(n: usize) -> Vec<serde_json::Value> {
     use fixtures::*;
     let mut objects = Vec::new();
-    for i in 0..3000 {
+    for i in 0..n {
         let ns = format!("team-{}", i % 50);
         let name = format!("service-with-a-long-name-{i}");
         let rs = format!("{name}-1");
@@ -105,6 +105,13 @@ fn markdown_stays_under_60_kib_on_a_large_cluster() {
                 .build(),
         );
     }
+    objects
+}
+
+#[test]
+fn markdown_stays_under_60_kib_on_a_large_cluster() {
+    use fixtures::*;
+    let mut objects = restarts_in_50_namespaces(3000);
     objects.extend(control_plane("1.30.2", "1.30.0"));
     let p = plan(
         &desired(serde_json::json!({}), "1.30.2"),
@@ -138,20 +145,7 @@ fn markdown_stays_under_60_kib_on_a_large_cluster() {
 #[test]
 fn markdown_lists_what_needs_a_person_first_and_in_full() {
     use fixtures::*;
-    let mut objects = Vec::new();
-    for i in 0..3000 {
-        let ns = format!("team-{}", i % 50);
-        let name = format!("service-with-a-long-name-{i}");
-        let rs = format!("{name}-1");
-        objects.push(deployment(&ns, &name, 2));
-        objects.push(replica_set(&ns, &rs, Some(&name), 1));
-        objects.push(
-            pod(&ns, &format!("{rs}-a"))
-                .rs(&rs)
-                .version("1.29.3")
-                .build(),
-        );
-    }
+    let mut objects = restarts_in_50_namespaces(3000);
     for i in 0..12 {
         // Pods without a controller: manual.
         objects.push(
