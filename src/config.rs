@@ -77,8 +77,18 @@ pub fn size(flag: &str, value: &str) -> Result<u64> {
         })
 }
 
-/// A timeout flag's value (`90s`, `10m`, `1h 30m`), at most [`MAX_DURATION`].
+/// A timeout flag's value (`90s`, `10m`, `1h 30m`), more than 0 and at most [`MAX_DURATION`].
 pub fn duration(flag: &str, value: &str) -> Result<Duration> {
+    let d = wait(flag, value)?;
+    if d.is_zero() {
+        let shown = crate::escape::value(value);
+        return Err(Error::Usage(format!("{flag} {shown}: must be more than 0")));
+    }
+    Ok(d)
+}
+
+/// A waiting flag's value (`--lease-wait 0s`: do not wait), at most [`MAX_DURATION`].
+pub fn wait(flag: &str, value: &str) -> Result<Duration> {
     let shown = crate::escape::value(value);
     let d = humantime::parse_duration(value.trim()).map_err(|e| {
         Error::Usage(format!(
@@ -89,9 +99,6 @@ pub fn duration(flag: &str, value: &str) -> Result<Duration> {
         return Err(Error::Usage(format!(
             "{flag} {shown}: more than the limit of 30 days"
         )));
-    }
-    if d.is_zero() {
-        return Err(Error::Usage(format!("{flag} {shown}: must be more than 0")));
     }
     Ok(d)
 }
@@ -252,8 +259,22 @@ pub fn apply(
         crate::cli::LogFormat::Text => LogFormat::Text,
         crate::cli::LogFormat::Json => LogFormat::Json,
     };
+    let lease = match args.lease.as_str() {
+        "off" => None,
+        value => Some(
+            crate::apply::lease::LeaseOptions::parse(
+                value,
+                wait("--lease-wait", &args.lease_wait)?,
+            )
+            .map_err(|e| Error::Flag {
+                flag: "--lease",
+                source: e.into(),
+            })?,
+        ),
+    };
     let options = crate::apply::ApplyOptions {
         apply_cr: !args.no_apply_cr,
+        lease,
         max_concurrent: usize::from(args.max_concurrent),
         workload_timeout: duration("--timeout", &args.timeout)?,
         overall_timeout: duration("--overall-timeout", &args.overall_timeout)?,

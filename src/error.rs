@@ -25,6 +25,9 @@ pub enum ExitCode {
     /// `plan --fail-on`: a condition other than `pending` tripped and no override was given; the
     /// upgrade must not start.
     GateRefused = 5,
+    /// `apply`: another run holds the Lease (`--lease`) and did not free it within `--lease-wait`.
+    /// Nothing was done.
+    Busy = 6,
 }
 
 impl ExitCode {
@@ -106,6 +109,17 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// Another `apply` holds the Lease: it renewed it `renewed_ago` seconds ago; this run waited
+    /// `waited` seconds for it.
+    #[error(
+        "{lease} is held by {holder} (renewed {renewed_ago} s ago): another apply is acting on this cluster; waited {waited} s (--lease-wait)"
+    )]
+    LeaseHeld {
+        lease: String,
+        holder: String,
+        renewed_ago: u64,
+        waited: u64,
+    },
     /// Any other failure: a rollout that failed or timed out, an operator that did not catch up.
     #[error("{0}")]
     Failure(String),
@@ -167,6 +181,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) | Error::Flag { .. } | Error::Input { .. } => ExitCode::InvalidInput,
+            Error::LeaseHeld { .. } => ExitCode::Busy,
             Error::Git(g) if !g.is_transport() => ExitCode::InvalidInput,
             Error::Git(_)
             | Error::Api { .. }

@@ -8,7 +8,6 @@
 //! and keys), wherever they appear.
 
 use regex::Regex;
-use std::io::Write as _;
 use std::sync::{LazyLock, RwLock};
 
 /// What stands in for a removed secret.

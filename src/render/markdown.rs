@@ -3,6 +3,7 @@
 use super::{counts, short_commit, version_change};
 use crate::plan::cr::CrAction;
 use crate::plan::{Action, Entry, Plan};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{Result, Write};
 
@@ -25,10 +26,19 @@ pub(super) fn cell(s: &str) -> String {
         .replace('|', "\\|")
 }
 
-/// A name (workload, namespace, repository, ref) as code: `<code>` with every markdown and HTML
-/// character as an entity, so no name can end the cell, the code or the block around it.
+/// A name (workload, namespace, repository, ref) as code. A plain name (letters, digits and
+/// `-._/:@+=,%`, as every Kubernetes name is) reads as before, `` `shop/cart` ``; any other one
+/// becomes `<code>` with every markdown and HTML character as an entity, so no name can end the
+/// cell, the code or the block around it.
 pub(super) fn code(s: &str) -> String {
-    format!("<code>{}</code>", crate::escape::markdown(s))
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._/:@+=,%".contains(c));
+    if plain {
+        format!("`{s}`")
+    } else {
+        format!("<code>{}</code>", crate::escape::markdown(s))
+    }
 }
 
 /// A fence for `text` in a fenced code block: longer than any run of backticks it holds.
@@ -42,9 +52,14 @@ fn fence(text: &str) -> String {
     "`".repeat(longest.max(2) + 1)
 }
 
-fn row(e: &Entry) -> String {
+fn row(e: &Entry, hoisted: &BTreeSet<&str>) -> String {
     let reasons: Vec<String> = e.details.iter().map(|d| cell(d)).collect();
-    let warnings: Vec<String> = e.warnings.iter().map(|w| cell(w)).collect();
+    let warnings: Vec<String> = e
+        .warnings
+        .iter()
+        .filter(|w| !hoisted.contains(w.as_str()))
+        .map(|w| cell(w))
+        .collect();
     format!(
         "| {} | {} | {} | {} | {} |\n",
         crate::escape::markdown(&e.kind.to_string()),
@@ -57,6 +72,126 @@ fn row(e: &Entry) -> String {
             format!("{}<br>⚠ {}", cell(&e.note), warnings.join("<br>⚠ "))
         }
     )
+}
+
+/// The order of the sections: what needs a person (and evictions, which only this tool does
+/// safely) first, in full as long as the comment has room; restarts after them.
+const SECTIONS: [Action; 6] = [
+    Action::Manual,
+    Action::Blocked,
+    Action::Evict,
+    Action::Restart,
+    Action::Wait,
+    Action::Skip,
+];
+
+/// Warnings that (nearly) every entry of a section carries are said once, above its table, instead
+/// of on each row: those on at least two entries and missing on at most [`EXCEPTIONS`], which
+/// are named. Returns the lines and the hoisted warnings.
+fn hoist<'a>(entries: &[&'a Entry]) -> (String, BTreeSet<&'a str>) {
+    let mut carriers: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in entries {
+        for w in e.warnings.iter().collect::<BTreeSet<_>>() {
+            *carriers.entry(w.as_str()).or_default() += 1;
+        }
+    }
+    let mut lines = String::new();
+    let mut hoisted = BTreeSet::new();
+    for (w, n) in carriers {
+        if n < 2 || entries.len() - n > EXCEPTIONS {
+            continue;
+        }
+        let but: Vec<String> = entries
+            .iter()
+            .filter(|e| !e.warnings.iter().any(|x| x == w))
+            .map(|e| code(&format!("{}/{}", e.namespace, e.name)))
+            .collect();
+        let which = if but.is_empty() {
+            "every entry".to_string()
+        } else {
+            format!("every entry but {}", but.join(", "))
+        };
+        let _ = writeln!(lines, "⚠ {which}: {}  ", cell(w));
+        hoisted.insert(w);
+    }
+    if !lines.is_empty() {
+        lines.push('\n');
+    }
+    (lines, hoisted)
+}
+
+/// At most this many entries may lack a warning that is said once for their section.
+const EXCEPTIONS: usize = 3;
+
+/// One collapsed section of `entries` (one action). Rows while the comment has room; the rest
+/// rolled up into one row per namespace (workloads, pods, reasons), so nothing disappears.
+/// Returns how many entries were rolled up.
+fn section(md: &mut String, action: Action, entries: &[&Entry]) -> usize {
+    let (said_once, hoisted) = hoist(entries);
+    let mut out = format!(
+        "<details><summary>{} ({}, {})</summary>\n\n{said_once}| kind | workload | pods | why | notes |\n|---|---|---:|---|---|\n",
+        action.as_str(),
+        workloads(entries.len()),
+        pods(entries.iter().map(|e| e.pods.len()).sum())
+    );
+    // Room kept for rolling up whatever does not fit: a row per namespace.
+    let namespaces: BTreeSet<&str> = entries.iter().map(|e| e.namespace.as_str()).collect();
+    let roll_up = 200 + namespaces.iter().map(|n| n.len() + 80).sum::<usize>();
+    let mut shown = 0;
+    for e in entries {
+        let r = row(e, &hoisted);
+        if md.len() + out.len() + r.len() + RESERVE + roll_up > MAX_BYTES {
+            break;
+        }
+        out.push_str(&r);
+        shown += 1;
+    }
+    let rest = &entries[shown..];
+    if !rest.is_empty() {
+        // namespace -> (workloads, pods, reasons)
+        let mut by_ns: BTreeMap<&str, (usize, usize, BTreeSet<&str>)> = BTreeMap::new();
+        for e in rest {
+            let n = by_ns.entry(e.namespace.as_str()).or_default();
+            n.0 += 1;
+            n.1 += e.pods.len();
+            n.2.extend(e.reasons.iter().map(|r| r.as_str()));
+        }
+        let _ = writeln!(
+            out,
+            "\n{} more {} entries, by namespace (`--output json` has each):\n\n| namespace | workloads | pods | reasons |\n|---|---:|---:|---|",
+            rest.len(),
+            action.as_str()
+        );
+        let mut left = by_ns.len();
+        for (ns, (w, p, reasons)) in &by_ns {
+            let r = format!(
+                "| {} | {w} | {p} | {} |\n",
+                code(ns),
+                cell(&reasons.iter().copied().collect::<Vec<_>>().join(", "))
+            );
+            if md.len() + out.len() + r.len() + RESERVE / 2 > MAX_BYTES {
+                let _ = writeln!(out, "| _{left} more namespaces_ | | | |");
+                break;
+            }
+            out.push_str(&r);
+            left -= 1;
+        }
+    }
+    out.push_str("\n</details>\n\n");
+    md.push_str(&out);
+    rest.len()
+}
+
+fn workloads(n: usize) -> String {
+    if n == 1 {
+        "1 workload".into()
+    } else {
+        format!("{n} workloads")
+    }
+}
+
+fn pods(n: usize) -> String {
+    super::pods(n)
 }
 
 /// The heading and the desired-state line that the plan's and the apply report's markdown share.
@@ -96,18 +231,29 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
     for n in &plan.notices {
         let _ = writeln!(md, "> [!WARNING]\n> {}\n", cell(n));
     }
+    let people = plan.summary.manual + plan.summary.blocked;
+    if people > 0 {
+        let _ = writeln!(
+            md,
+            "**Needs a person: {}** ({} manual, {} blocked), listed first below.\n",
+            workloads(people),
+            plan.summary.manual,
+            plan.summary.blocked
+        );
+    }
     let sm = &plan.summary;
-    let _ = writeln!(md, "| action | workloads |\n|---|---:|");
-    for (a, n) in [
-        ("restart", sm.restart),
-        ("evict", sm.evict),
-        ("manual", sm.manual),
-        ("blocked", sm.blocked),
-        ("wait", sm.wait),
-        ("skip", sm.skip),
-        ("in sync", sm.in_sync),
+    let _ = writeln!(md, "| action | workloads | pods |\n|---|---:|---:|");
+    for (a, action, n) in [
+        ("manual", Some(Action::Manual), sm.manual),
+        ("blocked", Some(Action::Blocked), sm.blocked),
+        ("evict", Some(Action::Evict), sm.evict),
+        ("restart", Some(Action::Restart), sm.restart),
+        ("wait", Some(Action::Wait), sm.wait),
+        ("skip", Some(Action::Skip), sm.skip),
+        ("in sync", None, sm.in_sync),
     ] {
-        let _ = writeln!(md, "| {a} | {n} |");
+        let p = action.map_or(String::new(), |a| super::pods_of(plan, a).to_string());
+        let _ = writeln!(md, "| {a} | {n} | {p} |");
     }
     let cr_word = match plan.cr.action {
         CrAction::None => "in sync",
@@ -115,7 +261,7 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         CrAction::Update => "update",
         CrAction::Delete => "delete (by GitOps)",
     };
-    let _ = writeln!(md, "| Istio CR | {cr_word} |\n");
+    let _ = writeln!(md, "| Istio CR | {cr_word} | |\n");
 
     if !plan.cr.diff.is_empty() {
         let fence = fence(&plan.cr.diff);
@@ -131,45 +277,20 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         );
     }
     let mut omitted = 0usize;
-    for action in Action::ALL {
+    for action in SECTIONS {
         let entries: Vec<&Entry> = plan
             .workloads
             .iter()
             .filter(|e| e.action == action)
             .collect();
-        if entries.is_empty() {
-            continue;
+        if !entries.is_empty() {
+            omitted += section(&mut md, action, &entries);
         }
-        let mut section = format!(
-            "<details><summary>{} ({})</summary>\n\n| kind | workload | pods | why | notes |\n|---|---|---:|---|---|\n",
-            action.as_str(),
-            entries.len()
-        );
-        let mut shown = 0;
-        for e in &entries {
-            let r = row(e);
-            if md.len() + section.len() + r.len() + RESERVE > MAX_BYTES {
-                break;
-            }
-            section.push_str(&r);
-            shown += 1;
-        }
-        if shown < entries.len() {
-            let rest = entries.len() - shown;
-            omitted += rest;
-            let _ = writeln!(
-                section,
-                "\n_…and {rest} more {} entries: see `--output json` for the full list._",
-                action.as_str()
-            );
-        }
-        section.push_str("\n</details>\n\n");
-        md.push_str(&section);
     }
     if omitted > 0 {
         let _ = writeln!(
             md,
-            "_{omitted} entries were summarised to keep this comment under {} KiB._\n",
+            "_{omitted} entries were rolled up by namespace to keep this comment under {} KiB._\n",
             MAX_BYTES / 1024
         );
     }

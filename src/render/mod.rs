@@ -34,7 +34,26 @@ pub fn render(
     }
 }
 
-/// `12 to restart, 3 to evict, ...`: only the actions present.
+/// `1 pod`, `3 pods`.
+pub fn pods(n: usize) -> String {
+    if n == 1 {
+        "1 pod".into()
+    } else {
+        format!("{n} pods")
+    }
+}
+
+/// The pods of the entries with this action.
+pub fn pods_of(plan: &Plan, action: Action) -> usize {
+    plan.workloads
+        .iter()
+        .filter(|e| e.action == action)
+        .map(|e| e.pods.len())
+        .sum()
+}
+
+/// `2 need a person (1 manual, 1 blocked); 12 to restart (30 pods), 3 to evict (6 pods), ...`:
+/// only the actions present, workloads and their pods.
 pub fn counts(plan: &Plan) -> String {
     let s = &plan.summary;
     let parts: Vec<String> = Action::ALL
@@ -51,13 +70,16 @@ pub fn counts(plan: &Plan) -> String {
             (a, n)
         })
         .filter(|(_, n)| *n > 0)
-        .map(|(a, n)| match a {
-            Action::Restart => format!("{n} to restart"),
-            Action::Evict => format!("{n} to evict"),
-            Action::Manual => format!("{n} manual"),
-            Action::Blocked => format!("{n} blocked"),
-            Action::Wait => format!("{n} waiting"),
-            Action::Skip => format!("{n} skipped"),
+        .map(|(a, n)| {
+            let words = match a {
+                Action::Restart => format!("{n} to restart"),
+                Action::Evict => format!("{n} to evict"),
+                Action::Manual => format!("{n} manual"),
+                Action::Blocked => format!("{n} blocked"),
+                Action::Wait => format!("{n} waiting"),
+                Action::Skip => format!("{n} skipped"),
+            };
+            format!("{words} ({})", pods(pods_of(plan, *a)))
         })
         .collect();
     let mut line = if parts.is_empty() {
@@ -65,6 +87,15 @@ pub fn counts(plan: &Plan) -> String {
     } else {
         parts.join(", ")
     };
+    let people = s.manual + s.blocked;
+    if people > 0 {
+        line = format!(
+            "{people} need{} a person ({} manual, {} blocked); {line}",
+            if people == 1 { "s" } else { "" },
+            s.manual,
+            s.blocked
+        );
+    }
     line.push_str(&format!(", {} in sync", s.in_sync));
     line
 }

@@ -108,11 +108,7 @@ impl Fleet {
         .unwrap();
 
         support::upgrade(&sim).await;
-        support::apply_dir(
-            &client,
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/base"),
-        )
-        .await;
+        support::apply_base(&client).await;
         let token = cluster
             .token_for("istio-rollout", "istio-rollout")
             .await
@@ -157,6 +153,8 @@ impl Fleet {
         ])
         .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
         .args(["--max-concurrent", "4", "--timeout", "5m"])
+        // The Lease of manifests/base: a killed run's is waited for until it expires.
+        .args(["--lease", "kyma-system/istio-rollout", "--lease-wait", "2m"])
         .args(extra);
         tokio::process::Command::from(c)
     }

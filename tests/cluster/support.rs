@@ -59,6 +59,16 @@ pub async fn apply_dir(client: &kube::Client, dir: &Path) {
     }
 }
 
+/// Applies manifests/base (namespace, ServiceAccount, ClusterRole, the Lease Role and their
+/// bindings) for real, as the tool's install does.
+pub async fn apply_base(client: &kube::Client) {
+    apply_dir(
+        client,
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/base"),
+    )
+    .await;
+}
+
 /// The entries of a plan or report that are not skips. With `--namespace`, workloads of other
 /// namespaces (other tests running at the same time) are listed as `skip`/`skipped`.
 pub fn own(v: &Value) -> Vec<&Value> {

@@ -68,7 +68,7 @@ fn pending_plan_exits_1_with_the_plan_on_stdout_only() {
     let r = example_repo(&[]);
     let a = plan(&r, EXAMPLE_LIVE, &[]).code(1);
     assert!(
-        stdout_of(&a).contains("Plan: 11 to restart"),
+        stdout_of(&a).contains("11 to restart (23 pods)"),
         "{}",
         stdout_of(&a)
     );

@@ -507,7 +507,9 @@ fn paths_are_normalised_and_json_and_yaml_agree() {
 #[test]
 fn echoed_values_are_escaped_and_capped_on_one_line() {
     let esc = "\u{1b}[31m";
-    let cases: Vec<(Vec<(String, String)>, Vec<String>, &str)> = vec![
+    // (files of the repository, extra flags, what the error line must hold)
+    type Case = (Vec<(String, String)>, Vec<String>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             vec![(
                 "istio/istio-default-cr.yaml".into(),

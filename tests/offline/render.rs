@@ -88,11 +88,11 @@ fn colour_only_when_asked() {
     assert!(rendered(&p, Format::Text, true).contains('\u{1b}'));
 }
 
-#[test]
-fn markdown_stays_under_60_kib_on_a_large_cluster() {
+/// `n` Deployments of one pod on the old sidecar, spread over 50 namespaces.
+fn restarts_in_50_namespaces(n: usize) -> Vec<serde_json::Value> {
     use fixtures::*;
     let mut objects = Vec::new();
-    for i in 0..3000 {
+    for i in 0..n {
         let ns = format!("team-{}", i % 50);
         let name = format!("service-with-a-long-name-{i}");
         let rs = format!("{name}-1");
@@ -105,6 +105,13 @@ fn markdown_stays_under_60_kib_on_a_large_cluster() {
                 .build(),
         );
     }
+    objects
+}
+
+#[test]
+fn markdown_stays_under_60_kib_on_a_large_cluster() {
+    use fixtures::*;
+    let mut objects = restarts_in_50_namespaces(3000);
     objects.extend(control_plane("1.30.2", "1.30.0"));
     let p = plan(
         &desired(serde_json::json!({}), "1.30.2"),
@@ -115,10 +122,100 @@ fn markdown_stays_under_60_kib_on_a_large_cluster() {
     let md = rendered(&p, Format::Markdown, false);
     assert!(md.len() < 60 * 1024, "{} bytes", md.len());
     assert!(
-        md.contains("more restart entries"),
-        "the rest is summarised"
+        md.contains("more restart entries, by namespace"),
+        "the rest is rolled up"
     );
-    assert!(md.contains("| restart | 3000 |"));
+    assert!(md.contains("| restart | 3000 | 3000 |"));
+    // Every namespace is there, in rows or rolled up: nothing disappears.
+    let rolled = (0..50)
+        .filter(|i| md.contains(&format!("| `team-{i}` | ")))
+        .count();
+    assert!(rolled > 10, "{rolled} namespaces rolled up");
+    for i in 0..50 {
+        assert!(
+            md.contains(&format!("| `team-{i}` | ")) || md.contains(&format!("`team-{i}/")),
+            "team-{i}"
+        );
+    }
+}
+
+/// The pull-request comment puts what needs a person first: with 3,000 restarts filling the
+/// budget, every manual and blocked entry is still listed in full, before the restarts; the
+/// closing line counts pods and the people.
+#[test]
+fn markdown_lists_what_needs_a_person_first_and_in_full() {
+    use fixtures::*;
+    let mut objects = restarts_in_50_namespaces(3000);
+    for i in 0..12 {
+        // Pods without a controller: manual.
+        objects.push(
+            pod("tools", &format!("debug-shell-{i}"))
+                .version("1.29.3")
+                .build(),
+        );
+    }
+    let mut paused = deployment("shop", "payments", 1);
+    paused["spec"]["paused"] = serde_json::json!(true);
+    objects.push(paused);
+    objects.push(replica_set("shop", "payments-1", Some("payments"), 1));
+    objects.push(
+        pod("shop", "payments-1-a")
+            .rs("payments-1")
+            .version("1.29.3")
+            .build(),
+    );
+    objects.extend(control_plane("1.30.2", "1.30.0"));
+    let p = plan(
+        &desired(serde_json::json!({}), "1.30.2"),
+        &live(objects),
+        &Options::default(),
+    );
+    assert_eq!((p.summary.manual, p.summary.blocked), (12, 1));
+    let md = rendered(&p, Format::Markdown, false);
+    assert!(md.len() < 60 * 1024, "{} bytes", md.len());
+    assert!(
+        md.contains("**Needs a person: 13 workloads** (12 manual, 1 blocked)"),
+        "{}",
+        &md[..2000]
+    );
+    for i in 0..12 {
+        assert!(
+            md.contains(&format!("`tools/debug-shell-{i}`")),
+            "debug-shell-{i}"
+        );
+    }
+    assert!(md.contains("`shop/payments`"));
+    let first_restart_row = md
+        .find("| Deployment | `team-")
+        .expect("some restarts listed");
+    assert!(md.find("`tools/debug-shell-0`").unwrap() < first_restart_row);
+    assert!(md.find("`shop/payments`").unwrap() < first_restart_row);
+    assert!(
+        md.contains("13 need a person (12 manual, 1 blocked); 3000 to restart (3000 pods)"),
+        "{}",
+        &md[md.len() - 400..]
+    );
+}
+
+/// A warning that nearly every entry of a section carries is said once above its table (naming
+/// the few without it), not on each row.
+#[test]
+fn markdown_says_a_repeated_warning_once_per_section() {
+    let md = rendered(&example_plan(), Format::Markdown, false);
+    let w = "waits until the control plane runs Istio 1.30.2";
+    assert!(
+        md.contains(&format!(
+            "⚠ every entry but `istio-system/istio-ingressgateway`: {w}"
+        )),
+        "{md}"
+    );
+    assert!(md.contains(&format!("⚠ every entry: {w}")), "evict section");
+    // Only the one-entry wait section keeps it on its row.
+    let rows = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(w))
+        .count();
+    assert_eq!(rows, 1, "{md}");
 }
 
 mod report {

@@ -94,7 +94,7 @@ fn pod_templates(objects: &[Value]) -> Vec<(String, String, Value)> {
 /// Applies manifests/base for real (as the apply tests do), so the namespace, ServiceAccount
 /// and RBAC exist for the dry runs and the runs below.
 async fn apply_base(client: &kube::Client) {
-    crate::support::apply_dir(client, &manifests().join("base")).await;
+    crate::support::apply_base(client).await;
 }
 
 /// Applies manifests/gate for real (its namespace, ServiceAccount, the read-only role and the
