@@ -22,9 +22,14 @@ fn parse_documents(text: &str) -> Result<Vec<Value>, Invalid> {
         match json(trimmed) {
             Ok(Value::Array(items)) => items,
             Ok(v) => vec![v],
-            // Valid YAML in flow style (`{a: 1}`) is YAML; a JSON error is clearer otherwise.
+            // Valid YAML in flow style (`{a: 1}`) is YAML; a JSON error is clearer otherwise. A
+            // flow sequence (`[{kind: Pod}]`) holds documents, as a JSON array does.
             Err(Invalid::Json(e)) if e.is_syntax() || e.is_eof() => {
-                yaml(text).map_err(|_| Invalid::Json(e))?
+                let mut docs = yaml(text).map_err(|_| Invalid::Json(e))?;
+                match docs.as_mut_slice() {
+                    [Value::Array(items)] => std::mem::take(items),
+                    _ => docs,
+                }
             }
             Err(e) => return Err(e),
         }
@@ -210,8 +215,9 @@ mod tests {
         assert_eq!(docs[0]["metadata"]["name"], "a");
         let docs = parse("f.yaml", "[{kind: Pod}, {kind: ConfigMap}]").unwrap();
         assert_eq!(docs.len(), 2);
-        // Neither: the JSON error.
-        assert!(report(&parse("f.json", "{\"a\": }").unwrap_err()).contains("not valid JSON"));
+        // `{"a": }` is YAML (`a` is null); neither JSON nor YAML: the JSON error.
+        assert_eq!(parse("f.json", "{\"a\": }").unwrap()[0]["a"], Value::Null);
+        assert!(report(&parse("f.json", "{\"a\": [1, }").unwrap_err()).contains("not valid JSON"));
     }
 
     #[test]

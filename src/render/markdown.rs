@@ -12,14 +12,13 @@ pub const MAX_BYTES: usize = 60 * 1024;
 const RESERVE: usize = 2 * 1024;
 
 /// A table cell or quote of the tool's own words with values in them: on one line, `|` escaped,
-/// HTML (`</details>`) and mentions made inert, control characters escaped; code spans the
-/// words hold stay code.
+/// HTML (`</details>`, `<manifest>`) and mentions made inert, control characters escaped; code
+/// spans the words hold stay code. `>` alone opens nothing inline and stays as it is (`1.29 -> 1.30`).
 pub(super) fn cell(s: &str) -> String {
     let one_line = s.replace(['\n', '\r'], " ");
     crate::escape::control(&one_line)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;")
         .replace('@', "&#64;")
         .replace('[', "&#91;")
         .replace(']', "&#93;")
@@ -37,8 +36,13 @@ pub(super) fn code(s: &str) -> String {
     if plain {
         format!("`{s}`")
     } else {
-        format!("<code>{}</code>", crate::escape::markdown(s))
+        html_code(s)
     }
+}
+
+/// A name as `<code>` with entities, for HTML such as `<summary>` where markdown is not read.
+fn html_code(s: &str) -> String {
+    format!("<code>{}</code>", crate::escape::markdown(s))
 }
 
 /// A fence for `text` in a fenced code block: longer than any run of backticks it holds.
@@ -268,7 +272,7 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         let _ = writeln!(
             md,
             "<details><summary>Istio CR {}: {cr_word}</summary>\n\n{fence}diff\n{}{fence}\n</details>\n",
-            code(&format!("{}/{}", plan.cr.namespace, plan.cr.name)),
+            html_code(&format!("{}/{}", plan.cr.namespace, plan.cr.name)),
             plan.cr
                 .diff
                 .lines()
@@ -296,4 +300,33 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
     }
     let _ = writeln!(md, "**Plan:** {}.", counts(plan));
     out.write_all(md.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_read_as_code_spans_and_only_hostile_ones_become_entities() {
+        assert_eq!(code("shop/cart"), "`shop/cart`");
+        assert_eq!(code("kyma-system/istio.v1_2"), "`kyma-system/istio.v1_2`");
+        assert_eq!(code("shop/a|b"), "<code>shop/a&#124;b</code>");
+        assert_eq!(code("x`y"), "<code>x&#96;y</code>");
+        assert_eq!(code("a</details>"), "<code>a&lt;/details&gt;</code>");
+        assert_eq!(code(""), "<code></code>");
+        assert_eq!(
+            html_code("kyma-system/default"),
+            "<code>kyma-system/default</code>"
+        );
+    }
+
+    #[test]
+    fn cells_keep_arrows_and_make_tags_and_mentions_inert() {
+        assert_eq!(cell("1.29 -> 1.30"), "1.29 -> 1.30");
+        assert_eq!(cell("-f <manifest>"), "-f &lt;manifest>");
+        assert_eq!(
+            cell("a|b\nc @team [x](y)"),
+            "a\\|b c &#64;team &#91;x&#93;(y)"
+        );
+    }
 }
