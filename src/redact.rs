@@ -81,7 +81,7 @@ fn strip_authority_user(rest: &str) -> &str {
 /// `scheme://user-info@` in free text (an error message, a log line). The user information runs to
 /// the last `@` before white space or a quote: over-redacting a path with `@` is the safe side.
 static URL_USER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s"'<>`@]*@"#).expect("a valid regex")
+    Regex::new(r#"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s"'<>`]*@"#).expect("a valid regex")
 });
 /// A token in a header or a query (`Bearer x`, `Authorization: x`, `token=x`, `password: x`).
 static TOKENS: LazyLock<Regex> = LazyLock::new(|| {
@@ -175,6 +175,8 @@ mod tests {
             "the token sentinel-SECRET-42 was refused",
             r#"{"password":"sentinel-SECRET-42"}"#,
             "https://user:pa/sentinel-SECRET-42@host/x",
+            // `@` in the password too: everything to the last `@` goes.
+            "cannot fetch https://user:pa/ss@w:SECRET-7@git.example/org/repo.git: refused",
         ] {
             let shown = text(raw);
             assert!(!shown.contains("SECRET"), "{raw} -> {shown}");

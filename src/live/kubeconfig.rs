@@ -55,6 +55,12 @@ fn files(cluster: &ClusterConfig) -> Vec<PathBuf> {
         let paths: Vec<PathBuf> = std::env::split_paths(&v)
             .filter(|p| !p.as_os_str().is_empty())
             .collect();
+        // Like kubectl, a list skips the files that do not exist; when none does, the error
+        // names them rather than falling back to another cluster.
+        let existing: Vec<PathBuf> = paths.iter().filter(|p| p.exists()).cloned().collect();
+        if !existing.is_empty() {
+            return existing;
+        }
         if !paths.is_empty() {
             return paths;
         }

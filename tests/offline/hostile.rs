@@ -189,6 +189,11 @@ fn kubeconfig_errors_name_the_file_never_its_content_and_exit_2() {
         assert!(line.contains(needle), "{name}: {line}");
         let by_env = plan_cluster(&r, &[]).env("KUBECONFIG", &path).assert();
         assert_eq!(one_line_error(by_env, 2), line, "{name}");
+        // A list skips a file that does not exist, as kubectl does: the same line.
+        let listed = plan_cluster(&r, &[])
+            .env("KUBECONFIG", format!("/nonexistent/kubeconfig:{path}"))
+            .assert();
+        assert_eq!(one_line_error(listed, 2), line, "{name}");
     }
     // Missing, a directory, /dev/zero: exit 2 naming the file.
     for path in ["/nonexistent/kubeconfig", "/", "/dev/zero"] {
