@@ -86,9 +86,10 @@ fn attrs(verb: &str, group: &str, resource: &str, ns: Option<&str>) -> ResourceA
 /// everything the planner reads, namespaced lists of the control plane (the operator wait's
 /// `read_operator_view`), the mesh ConfigMap, gets of workloads and pods, server-side apply
 /// (patch, and create for a CR that does not exist yet), evictions and events.
-const USED: [(&str, &str, &str, bool); 26] = [
+const USED: [(&str, &str, &str, bool); 27] = [
     // (verb, group, resource, cluster-wide)
     ("list", "operator.kyma-project.io", "istios", true),
+    ("list", "", "namespaces", true),
     ("patch", "operator.kyma-project.io", "istios", false),
     ("create", "operator.kyma-project.io", "istios", false),
     ("list", "apps", "deployments", true),
