@@ -88,10 +88,7 @@ fn requirement_of(r: &str) -> Result<Expression, String> {
         let (key, op) = head
             .rsplit_once(char::is_whitespace)
             .ok_or("expected `key in (values)` or `key notin (values)`")?;
-        let values: BTreeSet<String> = list
-            .split(',')
-            .map(value_of)
-            .collect::<Result<_, _>>()?;
+        let values: BTreeSet<String> = list.split(',').map(value_of).collect::<Result<_, _>>()?;
         let key = key_of(key)?;
         return match op {
             "in" => Ok(Expression::In(key, values)),

@@ -101,8 +101,31 @@ pub fn actionlint() -> PathBuf {
     )
 }
 
+/// The chart's variants (`variant` in charts/istio-rollout/values.yaml), each the kustomize base
+/// of manifests/ of that name.
+pub const CHART_VARIANTS: [&str; 5] = ["base", "argocd", "flux", "cronjob", "readonly"];
+
+/// `helm template` of charts/istio-rollout with `--set` values, parsed.
+pub fn helm_template(sets: &[&str]) -> Vec<Value> {
+    let mut cmd = Command::new(helm());
+    cmd.args(["template", "istio-rollout"])
+        .arg(repo().join("charts/istio-rollout"));
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "helm template {sets:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    yaml_docs(&String::from_utf8(out.stdout).unwrap(), "helm template")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
 /// The pinned helm (`hack/cluster/build-tools.sh`).
-#[allow(dead_code)] // the chart's tests come next
 pub fn helm() -> PathBuf {
     pinned_tool(
         "HELM_VERSION",
