@@ -111,10 +111,25 @@ fn apply(cfg: &ApplyConfig, out: &mut dyn Write) -> Result<ExitCode> {
     let desired = read_desired(&cfg.plan)?;
     let report = runtime()?.block_on(async {
         let client = cluster::connect(&cfg.plan.cluster).await?;
-        let live = cluster::read(&client, &mut cluster::Stats::default()).await?;
-        plan::upgrade::check(&desired, &live)?;
-        let plan = plan::plan(&desired, &live, &cfg.plan.plan);
-        crate::apply::run(&client, &desired, plan, &cfg.plan.plan, &cfg.options).await
+        let plan_now = || async {
+            let live = cluster::read(&client, &mut cluster::Stats::default()).await?;
+            plan::upgrade::check(&desired, &live)?;
+            Ok::<_, Error>(plan::plan(&desired, &live, &cfg.plan.plan))
+        };
+        // Checked before anything is written, the Lease included.
+        let plan = plan_now().await?;
+        match &cfg.options.lease {
+            None => crate::apply::run(&client, &desired, plan, &cfg.plan.plan, &cfg.options).await,
+            Some(lease) => {
+                let identity = crate::apply::lease::identity();
+                crate::apply::lease::hold(&client, lease, &identity, async {
+                    // Planned again once held: another run may have acted before it let go.
+                    let plan = plan_now().await?;
+                    crate::apply::run(&client, &desired, plan, &cfg.plan.plan, &cfg.options).await
+                })
+                .await
+            }
+        }
     })?;
     let code = if report.failed() {
         ExitCode::Failure

@@ -241,6 +241,19 @@ pub struct ApplyArgs {
     /// Limit for a PodDisruptionBudget that allows no disruption before a workload starts.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "ISTIO_ROLLOUT_PDB_TIMEOUT")]
     pub pdb_timeout: std::time::Duration,
+    /// The Lease (`NAMESPACE/NAME`) held while acting, so that two runs (a CronJob and a sync
+    /// hook) never act at once; `off` for none.
+    #[arg(
+        long,
+        value_name = "NAMESPACE/NAME",
+        default_value = "kyma-system/istio-rollout",
+        env = "ISTIO_ROLLOUT_LEASE"
+    )]
+    pub lease: String,
+    /// How long to wait for a Lease another run holds before giving up with exit 6 (a killed
+    /// run's Lease frees itself after 30 s).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, env = "ISTIO_ROLLOUT_LEASE_WAIT")]
+    pub lease_wait: std::time::Duration,
     /// Exit 4 when manual or blocked entries remain after the run.
     #[arg(long, env = "ISTIO_ROLLOUT_STRICT")]
     pub strict: bool,

@@ -254,8 +254,20 @@ pub fn apply(
         crate::cli::LogFormat::Text => LogFormat::Text,
         crate::cli::LogFormat::Json => LogFormat::Json,
     };
+    let lease = match args.lease.as_str() {
+        "off" => None,
+        value => Some(
+            crate::apply::lease::LeaseOptions::parse(value, args.lease_wait).map_err(|e| {
+                Error::Flag {
+                    flag: "--lease",
+                    source: e.into(),
+                }
+            })?,
+        ),
+    };
     let options = crate::apply::ApplyOptions {
         apply_cr: !args.no_apply_cr,
+        lease,
         max_concurrent: usize::from(args.max_concurrent),
         workload_timeout: args.timeout,
         overall_timeout: args.overall_timeout,

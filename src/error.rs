@@ -25,17 +25,21 @@ pub enum ExitCode {
     /// `plan --fail-on`: a condition other than `pending` tripped and no override was given; the
     /// upgrade must not start.
     GateRefused = 5,
+    /// `apply`: another run holds the Lease (`--lease`) and did not free it within `--lease-wait`.
+    /// Nothing was done.
+    Busy = 6,
 }
 
 impl ExitCode {
     /// Every exit code, in order.
-    pub const ALL: [ExitCode; 6] = [
+    pub const ALL: [ExitCode; 7] = [
         ExitCode::Clean,
         ExitCode::Pending,
         ExitCode::InvalidInput,
         ExitCode::Failure,
         ExitCode::ManualRemaining,
         ExitCode::GateRefused,
+        ExitCode::Busy,
     ];
 
     pub fn code(self) -> u8 {
@@ -56,6 +60,9 @@ impl ExitCode {
             }
             ExitCode::GateRefused => {
                 "plan --fail-on: the pre-sync gate refused (a condition other than pending tripped)"
+            }
+            ExitCode::Busy => {
+                "apply: another run holds the Lease (--lease) and did not free it within --lease-wait"
             }
         }
     }
@@ -134,6 +141,17 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// Another `apply` holds the Lease: it renewed it `renewed_ago` seconds ago; this run waited
+    /// `waited` seconds for it.
+    #[error(
+        "{lease} is held by {holder} (renewed {renewed_ago} s ago): another apply is acting on this cluster; waited {waited} s (--lease-wait)"
+    )]
+    LeaseHeld {
+        lease: String,
+        holder: String,
+        renewed_ago: u64,
+        waited: u64,
+    },
     /// Any other failure: a rollout that failed or timed out, an operator that did not catch up.
     #[error("{0}")]
     Failure(String),
@@ -195,6 +213,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) | Error::Flag { .. } | Error::Input { .. } => ExitCode::InvalidInput,
+            Error::LeaseHeld { .. } => ExitCode::Busy,
             Error::Git(g) if !g.is_transport() => ExitCode::InvalidInput,
             Error::Git(_)
             | Error::Api { .. }

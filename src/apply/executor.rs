@@ -40,7 +40,22 @@ pub async fn execute(
     let mut finished = futures::stream::iter(entries.iter().enumerate().filter(|(_, e)| runs(e)))
         .map(|(i, e)| async move { (i, bounded(client, recorder, e, *target, opts).await) })
         .buffer_unordered(opts.max_concurrent.max(1));
+    let total = entries.iter().filter(|e| runs(e)).count();
+    let mut done = 0;
     while let Some((i, o)) = finished.next().await {
+        done += 1;
+        // One line per outcome as it happens: a Job's progress, readable in its logs.
+        let line = format!("workload {done} of {total} done");
+        match o.result {
+            EntryResult::Failed | EntryResult::TimedOut => tracing::warn!(
+                n = done, of = total, workload = %o.key(), result = o.result.as_str(),
+                seconds = (o.seconds * 10.0).round() / 10.0, note = %o.message, "{line}"
+            ),
+            _ => tracing::info!(
+                n = done, of = total, workload = %o.key(), result = o.result.as_str(),
+                seconds = (o.seconds * 10.0).round() / 10.0, note = %o.message, "{line}"
+            ),
+        }
         bar.inc(1);
         bar.set_message(format!(
             "{} {}/{}: {:?}",
@@ -89,6 +104,26 @@ async fn bounded(
             format!("not done within {:?}", opts.workload_timeout),
         ),
     };
+    // Failures are Warning Events on the workload, where `kubectl describe` and alerts see them.
+    let reason = match (result, e.action) {
+        (EntryResult::Failed, Action::Evict) => Some("EvictionFailed"),
+        (EntryResult::Failed, _) => Some("RestartFailed"),
+        (EntryResult::TimedOut, Action::Evict) => Some("EvictionTimedOut"),
+        (EntryResult::TimedOut, _) => Some("RestartTimedOut"),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        let note = format!("istio-rollout: {message}");
+        k8s::publish(
+            recorder,
+            &e.key(),
+            kube::runtime::events::EventType::Warning,
+            reason,
+            &note,
+            target,
+        )
+        .await;
+    }
     Outcome::new(e, result, message, started.elapsed().as_secs_f64())
 }
 
@@ -155,11 +190,28 @@ async fn one(
         }
         Action::Evict => {
             let owner_key = key.clone();
-            let mut evicted = 0;
+            let (mut evicted, mut gone) = (0, 0);
             for pod in &e.pods {
                 tracing::info!(workload = %owner_key, pod = %pod, "evicting");
-                if let Some(uid) =
-                    k8s::evict(client, &e.namespace, pod, opts.workload_timeout, opts.poll).await?
+                let uid = match k8s::evict(
+                    client,
+                    &e.namespace,
+                    pod,
+                    opts.workload_timeout,
+                    opts.poll,
+                )
+                .await?
+                {
+                    k8s::Eviction::Gone => continue,
+                    k8s::Eviction::Going(uid) => {
+                        tracing::info!(workload = %owner_key, pod = %pod, "already going; waiting for its replacement");
+                        gone += 1;
+                        k8s::wait_replaced(client, &owner_key, &e.namespace, pod, &uid, opts.poll)
+                            .await?;
+                        continue;
+                    }
+                    k8s::Eviction::Evicted(uid) => uid,
+                };
                 {
                     evicted += 1;
                     let why = e
@@ -180,10 +232,14 @@ async fn one(
                         .await?;
                 }
             }
-            Ok((
-                EntryResult::Evicted,
-                format!("{evicted} pods evicted one at a time and replaced"),
-            ))
+            let message = if gone == 0 {
+                format!("{evicted} pods evicted one at a time and replaced")
+            } else {
+                format!(
+                    "{evicted} pods evicted one at a time and replaced; {gone} already going (deleted or evicted by someone else) and replaced"
+                )
+            };
+            Ok((EntryResult::Evicted, message))
         }
         _ => unreachable!("only restart, evict and wait entries run"),
     }

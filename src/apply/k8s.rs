@@ -195,24 +195,36 @@ fn eviction_happened(pod: Option<&Pod>, uid: &str) -> bool {
 /// errors; after an error it reads the pod again and counts the eviction as done when the pod is
 /// gone, replaced or terminating (the answer to an eviction that succeeded can be lost). Returns
 /// the uid of the pod that went, or `None` when it was gone before the first attempt.
+/// What [`evict`] found or did; the uids are the pod's as it was read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// This run evicted it (also when the answer was lost and the pod was seen going after).
+    Evicted(String),
+    /// It was already going, or went before this run's first attempt (someone else's delete or
+    /// eviction, an earlier run's): its replacement is still waited for.
+    Going(String),
+    /// No such pod.
+    Gone,
+}
+
 pub async fn evict(
     client: &Client,
     namespace: &str,
     pod: &str,
     timeout: Duration,
     poll: Duration,
-) -> Result<Option<String>> {
+) -> Result<Eviction> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let what = format!("get pod {namespace}/{pod}");
     let Some(current) = retry(&mut stats(), &what, || api.get_opt(pod)).await? else {
-        return Ok(None);
+        return Ok(Eviction::Gone);
     };
     let Some(uid) = current.metadata.uid.clone() else {
         return Err(Error::Failure(format!("pod {namespace}/{pod} has no uid")));
     };
     if current.metadata.deletion_timestamp.is_some() {
         // Already going (an earlier run's eviction, or someone's delete): wait for its replacement.
-        return Ok(Some(uid));
+        return Ok(Eviction::Going(uid));
     }
     let params = EvictParams {
         delete_options: Some(DeleteParams {
@@ -226,12 +238,15 @@ pub async fn evict(
     };
     // A PodDisruptionBudget answers 429 for as long as it holds: back off from `poll` to 30 s.
     let backoff = Backoff::exponential(poll, Duration::from_secs(30));
+    let attempts = std::cell::Cell::new(0u32);
     let evicted = poll::until(backoff, Some(timeout), async || {
+        attempts.set(attempts.get() + 1);
         let refused = match api.evict(pod, &params).await {
-            Ok(_) => return Ok(Check::Done(())),
-            // Gone, or (409, the uid precondition) replaced under its name: it went.
+            Ok(_) => return Ok(Check::Done(true)),
+            // Gone, or (409, the uid precondition) replaced under its name: it went. On a retry,
+            // through the attempt whose answer was lost; on the first, through someone else.
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {
-                return Ok(Check::Done(()));
+                return Ok(Check::Done(attempts.get() > 1));
             }
             Err(kube::Error::Api(s)) if s.code == 429 => {
                 tracing::info!(pod = %pod, reason = %s.message, "eviction refused; retrying");
@@ -251,14 +266,15 @@ pub async fn evict(
         };
         let now = retry(&mut stats(), &what, || api.get_opt(pod)).await?;
         if eviction_happened(now.as_ref(), &uid) {
-            return Ok(Check::Done(()));
+            return Ok(Check::Done(true));
         }
         tracing::debug!(pod = %pod, error = %refused, "eviction failed; retrying");
         Ok(Check::Pending(refused))
     })
     .await;
     match evicted {
-        Ok(()) => Ok(Some(uid)),
+        Ok(true) => Ok(Eviction::Evicted(uid)),
+        Ok(false) => Ok(Eviction::Going(uid)),
         Err(Wait::Failed(e)) => Err(e),
         Err(Wait::TimedOut { last }) => Err(Error::Failure(format!(
             "evict pod {namespace}/{pod}: still refused after {timeout:?}: {}",
@@ -372,11 +388,26 @@ pub fn recorder(client: &Client) -> Recorder {
     Recorder::new(client.clone(), reporter)
 }
 
-/// Records a Kubernetes Event on the workload, retried like every other request. Failing to
-/// record is logged, not fatal.
+/// Records a Normal Kubernetes Event on the workload (see [`publish`]).
 pub async fn event(
     recorder: &Recorder,
     key: &ObjectKey,
+    reason: &str,
+    note: &str,
+    target: Option<Version>,
+) {
+    publish(recorder, key, EventType::Normal, reason, note, target).await
+}
+
+/// The most an Event's note may hold (events.k8s.io/v1 refuses more than 1 kB).
+const NOTE_MAX: usize = 1000;
+
+/// Records a Kubernetes Event on the workload, retried like every other request. Failing to
+/// record is logged, not fatal. A note longer than the API allows is cut.
+pub async fn publish(
+    recorder: &Recorder,
+    key: &ObjectKey,
+    type_: EventType,
     reason: &str,
     note: &str,
     target: Option<Version>,
@@ -390,12 +421,20 @@ pub async fn event(
         name: Some(key.name.clone()),
         ..Default::default()
     };
-    let note = match target {
+    let mut note = match target {
         Some(t) => format!("{note} (target Istio {t})"),
         None => note.to_string(),
     };
+    if note.len() > NOTE_MAX {
+        let mut cut = NOTE_MAX - 3;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+        note.push_str("...");
+    }
     let ev = Event {
-        type_: EventType::Normal,
+        type_,
         reason: reason.into(),
         note: Some(note),
         action: reason.into(),

@@ -10,9 +10,11 @@
 //!   [`plan::operator::caught_up`](crate::plan::operator::caught_up));
 //! - `executor`: the workloads of one round, at most `max_concurrent` at a time;
 //! - `k8s`: the requests, writes and waits against the API server;
+//! - [`lease`]: one runner at a time (the Lease held while a run acts);
 //! - [`report`]: what happened (rendered by [`render::report`](crate::render::report)).
 mod executor;
 mod k8s;
+pub mod lease;
 mod operator;
 pub mod report;
 mod sequence;
@@ -40,6 +42,8 @@ pub struct ApplyOptions {
     pub poll: Duration,
     /// Show a progress bar (stderr is a terminal).
     pub progress: bool,
+    /// The Lease held while acting (`None`: `--lease off`).
+    pub lease: Option<lease::LeaseOptions>,
 }
 
 impl Default for ApplyOptions {
@@ -53,6 +57,7 @@ impl Default for ApplyOptions {
             pdb_timeout: Duration::from_secs(300),
             poll: Duration::from_secs(2),
             progress: false,
+            lease: None,
         }
     }
 }

@@ -38,6 +38,7 @@ fn kept_annotation(key: &str) -> bool {
         || key.starts_with("prometheus.istio.io/")
         || key.starts_with(TOOL_PREFIX)
         || key == PROXY_CONFIG_ANNOTATION
+        || key == super::KYMA_EXCLUDE_ANNOTATION
 }
 
 /// The pod's own ProxyConfig overrides (per field over the mesh's `defaultConfig`).

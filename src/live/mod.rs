@@ -22,6 +22,17 @@ use std::sync::Arc;
 pub const TOOL_PREFIX: &str = "istio-rollout/";
 /// Opt-out annotation on a workload or pod (`"true"` = never restart it).
 pub const SKIP_ANNOTATION: &str = "istio-rollout/skip";
+/// The Kyma restarter's planned opt-out annotation, honoured like [`SKIP_ANNOTATION`].
+pub const KYMA_EXCLUDE_ANNOTATION: &str = "restarter.istio-operator.kyma-project.io/exclude";
+/// The opt-out annotations, in the order they are named when several are set.
+pub const OPT_OUT_ANNOTATIONS: [&str; 2] = [SKIP_ANNOTATION, KYMA_EXCLUDE_ANNOTATION];
+
+/// The opt-out annotation set to `"true"` among `annotations`, if any.
+pub fn opted_out<'a>(mut get: impl FnMut(&str) -> Option<&'a String>) -> Option<&'static str> {
+    OPT_OUT_ANNOTATIONS
+        .into_iter()
+        .find(|a| get(a).is_some_and(|v| v == "true"))
+}
 /// Pod-template annotation: when the tool restarted the workload.
 pub const RESTARTED_AT_ANNOTATION: &str = "istio-rollout/restarted-at";
 /// Pod-template annotation: what the restart was for (target version and settings).
@@ -158,8 +169,9 @@ pub struct Owner {
     pub key: ObjectKey,
     pub owner: Option<OwnerRef>,
     pub labels: BTreeMap<String, String>,
-    /// `istio-rollout/skip: "true"` on the object.
-    pub skip: bool,
+    /// The opt-out annotation (`istio-rollout/skip` or the Kyma restarter's `exclude`) set to
+    /// `"true"` on the object.
+    pub skip: Option<&'static str>,
     /// The pod template's annotations that this tool owns (`istio-rollout/...`).
     pub template_annotations: BTreeMap<String, String>,
     pub spec: OwnerSpec,

@@ -5,7 +5,7 @@ use super::{Action, Entry, Finding, Reason};
 use crate::live::rollout::{RolloutState, rollout_state};
 use crate::live::{
     KYMA_MODULE_LABEL, KYMA_NAMESPACE, Kind, LiveState, ObjectKey, Owner, OwnerSpec, Pod, Proxy,
-    RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, SKIP_ANNOTATION, kinds,
+    RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, kinds,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::SelectorExt;
@@ -309,9 +309,11 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
 
     let skip_reason = excluded(ctx, &key, owner, &pods)
         .or_else(|| {
-            let annotated = owner.is_some_and(|o| o.skip)
-                || pods.iter().any(|(p, _)| p.annotations.get(SKIP_ANNOTATION).is_some_and(|v| v == "true"));
-            annotated.then(|| format!("opted out with the annotation {SKIP_ANNOTATION}: \"true\""))
+            let annotation = owner.and_then(|o| o.skip).or_else(|| {
+                pods.iter()
+                    .find_map(|(p, _)| crate::live::opted_out(|k| p.annotations.get(k)))
+            });
+            annotation.map(|a| format!("opted out with the annotation {a}: \"true\""))
         })
         .or_else(|| {
             // Uninstall removes every sidecar, custom images included.

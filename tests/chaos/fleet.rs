@@ -157,6 +157,8 @@ impl Fleet {
         ])
         .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
         .args(["--max-concurrent", "4", "--timeout", "5m"])
+        // The Lease of manifests/base: a killed run's is waited for until it expires.
+        .args(["--lease", "kyma-system/istio-rollout", "--lease-wait", "2m"])
         .args(extra);
         tokio::process::Command::from(c)
     }

@@ -6,7 +6,7 @@
 //!
 //! Scenarios: (a) faults at 10 % of requests, one run per seed; (b) `apply` killed with SIGKILL at
 //! a random moment and run again; (c) the API server restarted in the middle of a run; (d) a
-//! listing whose continue token expires (410). `just test` runs one seed and one kill; `just
+//! listing whose continue token expires (410); (e) two applies started together (the Lease). `just test` runs one seed and one kill; `just
 //! chaos` runs the full suite (`ISTIO_ROLLOUT_CHAOS_SEEDS`, `ISTIO_ROLLOUT_CHAOS_KILLS`) and
 //! writes the figures of RELIABILITY.md (`ISTIO_ROLLOUT_CHAOS_REPORT=<file>`, JSON lines).
 //!

@@ -9,20 +9,26 @@ use serde_json::json;
 
 use crate::fleet::{self, Fleet};
 
-/// (a) 10 % of requests faulted (every fault kind, 3 s delays), one run per seed.
+/// (a) 10 % of requests faulted (every fault kind, 3 s delays), one run per seed; seed 0 is the
+/// fault-free baseline (the same run through the proxy, nothing injected).
 #[tokio::test(flavor = "multi_thread")]
 async fn faults_at_ten_percent() {
     for seed in fleet::env_list("ISTIO_ROLLOUT_CHAOS_SEEDS", &[1]) {
         let fleet = Fleet::up(&format!("chaos-faults-{seed}")).await;
+        let rate = if seed == 0 { 0.0 } else { 0.10 };
         let proxy = Cluster::shared()
-            .fault_proxy(FaultConfig::new(seed, 0.10))
+            .fault_proxy(FaultConfig::new(seed, rate))
             .await
             .unwrap();
         let kc = fleet.kubeconfig(&proxy);
         let started = Instant::now();
         let (code, report, stderr) = fleet.run_apply(&kc, &[]).await;
         let seconds = started.elapsed().as_secs_f64();
-        let label = format!("faults seed {seed}");
+        let label = if seed == 0 {
+            "baseline (no faults)".to_string()
+        } else {
+            format!("faults seed {seed}")
+        };
         assert_eq!(
             code,
             0,
@@ -132,4 +138,43 @@ async fn continue_tokens_expire() {
     proxy.set_rate(0.0).unwrap();
     let figures = fleet::check(&fleet, &proxy, "continue tokens expire").await;
     fleet::record(figures, seconds, code);
+}
+
+/// (e) Two applies started together, as a CronJob run and a sync hook can be: the Lease
+/// (`kyma-system/istio-rollout`) lets one act while the other waits; the second then plans again
+/// and finds nothing left. Each workload restarted once, each pod evicted once, both exit 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_applies_at_once() {
+    let fleet = Fleet::up("chaos-two").await;
+    let proxy = Cluster::shared()
+        .fault_proxy(FaultConfig::new(5, 0.0))
+        .await
+        .unwrap();
+    let kc = fleet.kubeconfig(&proxy);
+    let started = Instant::now();
+    let (a, b) = tokio::join!(fleet.run_apply(&kc, &[]), fleet.run_apply(&kc, &[]));
+    let seconds = started.elapsed().as_secs_f64();
+    let acted = |report: &serde_json::Value| {
+        report["workloads"]
+            .as_array()
+            .map(|w| {
+                w.iter()
+                    .filter(|e| e["result"] == "restarted" || e["result"] == "evicted")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    for (run, (code, report, stderr)) in [("first", &a), ("second", &b)] {
+        assert_eq!(*code, 0, "{run} apply: {report:#}\n{stderr}");
+    }
+    let (acted_a, acted_b) = (acted(&a.1), acted(&b.1));
+    assert!(
+        acted_a == 0 || acted_b == 0,
+        "both runs acted: {acted_a} and {acted_b} workloads\n{}\n{}",
+        a.2,
+        b.2
+    );
+    let mut figures = fleet::check(&fleet, &proxy, "two applies at once").await;
+    figures["acted"] = json!([acted_a, acted_b]);
+    fleet::record(figures, seconds, 0);
 }

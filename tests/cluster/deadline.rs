@@ -71,6 +71,8 @@ async fn progress_deadline_fails_only_that_workload() {
             cluster.kubeconfig_path().to_str().unwrap(),
             "--timeout",
             "90s",
+            "--log-format",
+            "json",
         ])
         .output()
         .unwrap();
@@ -95,4 +97,69 @@ async fn progress_deadline_fails_only_that_workload() {
         "{report:#}"
     );
     assert_eq!(result("fine").0, "restarted", "{report:#}");
+
+    // A Job's logs tell each outcome as it happens: one JSON line per workload, n of M.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let outcomes: Vec<Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("workload ") && m.ends_with(" done"))
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{stderr}");
+    let mut ns_seen: Vec<u64> = outcomes
+        .iter()
+        .map(|l| l["fields"]["n"].as_u64().unwrap())
+        .collect();
+    ns_seen.sort();
+    assert_eq!(ns_seen, [1, 2], "{stderr}");
+    let stuck_line = outcomes
+        .iter()
+        .find(|l| {
+            l["fields"]["workload"]
+                .as_str()
+                .unwrap()
+                .ends_with("/stuck")
+        })
+        .unwrap_or_else(|| panic!("no line for stuck: {stderr}"));
+    assert_eq!(stuck_line["level"], "WARN", "{stuck_line}");
+    assert_eq!(stuck_line["fields"]["result"], "failed", "{stuck_line}");
+    assert_eq!(stuck_line["fields"]["of"], 2, "{stuck_line}");
+    assert!(stuck_line["fields"]["seconds"].as_f64().unwrap() > 0.0);
+    assert!(
+        stuck_line["fields"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("progress deadline exceeded"),
+        "{stuck_line}"
+    );
+
+    // ... and the failure is a Warning Event on the workload (the scheduler's own Warnings about
+    // the pods that find no room are not ours).
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), &n);
+    let warnings: Vec<_> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reporting_controller.as_deref() == Some("istio-rollout")
+        })
+        .map(|e| {
+            (
+                e.regarding.and_then(|r| r.name).unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let (name, reason, note) = &warnings[0];
+    assert_eq!((name.as_str(), reason.as_str()), ("stuck", "RestartFailed"));
+    assert!(note.contains("progress deadline exceeded"), "{note}");
 }

@@ -16,6 +16,7 @@ mod cr;
 mod deadline;
 mod gate;
 mod kinds;
+mod lease;
 mod manifests;
 mod operator_view;
 mod read;

@@ -680,6 +680,51 @@ fn label_and_namespace_selectors_narrow_the_plan() {
     );
 }
 
+/// Kyma's restarter will honour `restarter.istio-operator.kyma-project.io/exclude`; so does the
+/// planner, like `istio-rollout/skip`, on the workload or on a pod, and says which one it saw.
+#[test]
+fn the_kyma_restarter_exclude_annotation_opts_out_like_skip() {
+    const KYMA: &str = "restarter.istio-operator.kyma-project.io/exclude";
+    let mut on_workload = web(|p| p.version("1.29.3"));
+    on_workload[0]["metadata"]["annotations"] = json!({KYMA: "true"});
+    let on_pod = web(|p| p.version("1.29.3").annotation(KYMA, "true"));
+    for (what, objects) in [("the Deployment", on_workload), ("the pod", on_pod)] {
+        let plan = run(json!({}), objects);
+        let e = find(&plan, "Deployment", "ns", "web").unwrap();
+        assert_eq!(e.action, Action::Skip, "annotation on {what}");
+        assert_eq!(
+            e.note,
+            format!("opted out with the annotation {KYMA}: \"true\""),
+            "annotation on {what}"
+        );
+        assert!(!plan.summary.pending, "annotation on {what}");
+    }
+    // Anything but "true" opts nothing out, and both annotations name the first one.
+    for value in ["false", "yes", ""] {
+        let p = run(
+            json!({}),
+            web(|p| p.version("1.29.3").annotation(KYMA, value)),
+        );
+        assert_eq!(
+            find(&p, "Deployment", "ns", "web").unwrap().action,
+            Action::Restart,
+            "{KYMA}: {value:?}"
+        );
+    }
+    let both = run(
+        json!({}),
+        web(|p| {
+            p.version("1.29.3")
+                .annotation(KYMA, "true")
+                .annotation("istio-rollout/skip", "true")
+        }),
+    );
+    assert_eq!(
+        find(&both, "Deployment", "ns", "web").unwrap().note,
+        "opted out with the annotation istio-rollout/skip: \"true\""
+    );
+}
+
 #[test]
 fn warnings() {
     // restartPolicy Never (a bare pod), single replica that cannot surge, no readiness probe, a PDB.

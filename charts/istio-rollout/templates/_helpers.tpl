@@ -32,6 +32,9 @@ containers:
       - --timeout={{ .root.Values.apply.timeout }}
       - --operator-timeout={{ .root.Values.apply.operatorTimeout }}
       - --overall-timeout={{ .root.Values.apply.overallTimeout }}
+      {{- range .after }}
+      - {{ . }}
+      {{- end }}
     env:
       - name: ISTIO_ROLLOUT_REPO
         value: {{ .root.Values.git.repo | quote }}

@@ -29,7 +29,7 @@ mod stateful_set;
 
 use super::convert::Builder;
 use super::{Kind, ModuleRelease, ObjectKey, Owner, OwnerRef, OwnerSpec};
-use super::{SKIP_ANNOTATION, TOOL_PREFIX};
+use super::{TOOL_PREFIX, opted_out};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PodSpec, ReplicationController};
@@ -176,11 +176,7 @@ fn owner<K: OwnerKind>(o: &K, template: Option<&ObjectMeta>, spec: OwnerSpec) ->
         ),
         owner: controller(meta),
         labels: meta.labels.clone().unwrap_or_default(),
-        skip: meta
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SKIP_ANNOTATION))
-            .is_some_and(|v| v == "true"),
+        skip: opted_out(|k| meta.annotations.as_ref().and_then(|a| a.get(k))),
         template_annotations: tool_annotations(template),
         spec,
     }
@@ -267,7 +263,7 @@ mod tests {
         assert_eq!(o.key, ObjectKey::new(Kind::ReplicaSet, "shop", "web-1"));
         let parent = o.owner.expect("a controller");
         assert_eq!((parent.kind, &*parent.name), (Kind::Deployment, "web"));
-        assert!(o.skip);
+        assert_eq!(o.skip, Some("istio-rollout/skip"));
         assert_eq!(
             o.template_annotations.keys().collect::<Vec<_>>(),
             ["istio-rollout/restarted-for"]

@@ -82,6 +82,19 @@ async fn allowed(client: &kube::Client, user: &str, attrs: ResourceAttributes) -
         .allowed
 }
 
+/// Waits (up to 10 s) until `user` may do `attrs`: the authorizer sees a binding just applied a
+/// moment later, and checks made before that would fail for the wrong reason.
+async fn until_allowed(client: &kube::Client, user: &str, attrs: ResourceAttributes) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !allowed(client, user, attrs.clone()).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{user} is still not allowed {attrs:?} 10 s after its binding was applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 fn attrs(verb: &str, group: &str, resource: &str, ns: Option<&str>) -> ResourceAttributes {
     let (resource, subresource) = match resource.split_once('/') {
         Some((r, s)) => (r, Some(s.to_string())),
@@ -155,6 +168,7 @@ async fn rbac_is_exactly_what_the_tool_uses() {
     let cluster = Cluster::shared();
     let client = cluster.client().await.unwrap();
     apply_base(&client).await;
+    until_allowed(&client, SERVICE_ACCOUNT, attrs("list", "", "pods", None)).await;
 
     // No wildcards anywhere, and nothing beyond the table above.
     let granted = granted("base/clusterrole.yaml");
@@ -207,6 +221,59 @@ async fn rbac_is_exactly_what_the_tool_uses() {
     other_cm.name = Some("sim-injector".into());
     if allowed(&client, SERVICE_ACCOUNT, other_cm).await {
         too_much.push("get configmaps other than istio".into());
+    }
+    assert!(too_much.is_empty(), "the ServiceAccount may: {too_much:?}");
+}
+
+/// The Lease `apply` holds (src/apply/lease.rs: kube-lease-manager gets, creates and patches
+/// it): granted in kyma-system for that one name, and nowhere else.
+#[tokio::test]
+async fn the_lease_is_granted_by_name_in_kyma_system_only() {
+    let cluster = Cluster::shared();
+    let client = cluster.client().await.unwrap();
+    apply_base(&client).await;
+    let lease = |verb: &str, ns: &str, name: Option<&str>| {
+        let mut a = attrs(verb, "coordination.k8s.io", "leases", Some(ns));
+        a.name = name.map(String::from);
+        a
+    };
+    until_allowed(
+        &client,
+        SERVICE_ACCOUNT,
+        lease("create", "kyma-system", None),
+    )
+    .await;
+    let granted = granted("base/lease-role.yaml");
+    let expected: BTreeSet<(String, String, String)> = ["create", "get", "patch"]
+        .iter()
+        .map(|v| (v.to_string(), "coordination.k8s.io".into(), "leases".into()))
+        .collect();
+    assert_eq!(granted, expected, "base/lease-role.yaml");
+    let mut denied = Vec::new();
+    for (verb, name) in [
+        ("create", None),
+        ("get", Some("istio-rollout")),
+        ("patch", Some("istio-rollout")),
+    ] {
+        if !allowed(&client, SERVICE_ACCOUNT, lease(verb, "kyma-system", name)).await {
+            denied.push(format!("{verb} leases kyma-system/{name:?}"));
+        }
+    }
+    assert!(denied.is_empty(), "the ServiceAccount lacks: {denied:?}");
+    let mut too_much = Vec::new();
+    for (verb, ns, name) in [
+        ("get", "kyma-system", Some("other")),
+        ("patch", "kyma-system", Some("other")),
+        ("update", "kyma-system", Some("istio-rollout")),
+        ("delete", "kyma-system", Some("istio-rollout")),
+        ("list", "kyma-system", None),
+        ("create", "default", None),
+        ("patch", "default", Some("istio-rollout")),
+        ("patch", "kube-system", Some("kube-controller-manager")),
+    ] {
+        if allowed(&client, SERVICE_ACCOUNT, lease(verb, ns, name)).await {
+            too_much.push(format!("{verb} leases {ns}/{name:?}"));
+        }
     }
     assert!(too_much.is_empty(), "the ServiceAccount may: {too_much:?}");
 }
@@ -323,6 +390,7 @@ async fn the_gate_reads_what_plan_reads_and_writes_nothing() {
     let client = cluster.client().await.unwrap();
     apply_gate(&client).await;
     let user = format!("system:serviceaccount:{GATE_NAMESPACE}:{GATE_SERVICE_ACCOUNT}");
+    until_allowed(&client, &user, attrs("list", "", "pods", None)).await;
 
     // The read-only role grants the reads and nothing else.
     let granted = granted("readonly/clusterrole.yaml");
