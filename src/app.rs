@@ -23,16 +23,48 @@ pub fn run(cli: Cli, stdout_is_terminal: bool, out: &mut dyn Write) -> Result<Ex
             }
         }
         Command::Snapshot(args) => {
-            let cluster = config::cluster(args);
+            let cfg = config::snapshot(args)?;
             runtime()?.block_on(async {
-                let client = cluster::connect(&cluster).await?;
-                snapshot::write_from_cluster(&client, out).await
+                let client = cluster::connect(&cfg.cluster).await?;
+                snapshot::write_from_cluster(&client, &cfg.namespaces, out).await
             })?;
             out.flush().map_err(Error::Output)?;
             Ok(ExitCode::Clean)
         }
         Command::Plan(args) => plan_command(&config::plan(args, stdout_is_terminal)?, out),
+        Command::Completion { shell } => {
+            emit(out, |out| {
+                completion(shell, out);
+                Ok(())
+            })?;
+            Ok(ExitCode::Clean)
+        }
+        Command::Man { out_dir: None } => {
+            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            emit(out, |out| man.render(out))?;
+            Ok(ExitCode::Clean)
+        }
+        Command::Man { out_dir: Some(dir) } => {
+            let io = |what| move |source| Error::Io { what, source };
+            std::fs::create_dir_all(&dir).map_err(io("creating the man page directory"))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .map_err(io("writing the man pages"))?;
+            Ok(ExitCode::Clean)
+        }
     }
+}
+
+/// A completion script for `shell`, of every command and flag.
+fn completion(shell: crate::cli::Shell, out: &mut dyn Write) {
+    use clap_complete::Shell as S;
+    let shell = match shell {
+        crate::cli::Shell::Bash => S::Bash,
+        crate::cli::Shell::Zsh => S::Zsh,
+        crate::cli::Shell::Fish => S::Fish,
+        crate::cli::Shell::Powershell => S::PowerShell,
+    };
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "istio-rollout", out);
 }
 
 /// Writes to stdout and flushes it, so that a failed write is seen here, not lost at exit.

@@ -16,3 +16,4 @@ pub mod logging;
 pub mod plan;
 pub mod poll;
 pub mod render;
+pub mod selector;

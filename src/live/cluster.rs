@@ -9,7 +9,7 @@ use crate::config::ClusterConfig;
 use crate::error::{Error, Invalid, Result};
 use crate::istio::Istio;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -88,6 +88,7 @@ pub enum Object<P> {
     Owner(Box<dyn AnyOwner>),
     PodDisruptionBudget(Box<PodDisruptionBudget>),
     ConfigMap(Box<ConfigMap>),
+    Namespace(Box<Namespace>),
 }
 
 /// An item of a list: decodable, and with a uid to tell it from the others.
@@ -104,7 +105,7 @@ macro_rules! list_items {
         }
     )*};
 }
-list_items!(Istio, Pod, PodObject, PodDisruptionBudget);
+list_items!(Istio, Pod, PodObject, PodDisruptionBudget, Namespace);
 
 impl<K: OwnerKind> ListItem for K {
     fn uid(&self) -> Option<&str> {
@@ -129,13 +130,22 @@ pub struct Stats {
 }
 
 /// Reads every object the planner needs and hands each to `sink` as it arrives, in this order:
-/// the Istio CRs, the workload kinds, PodDisruptionBudgets, pods, the mesh ConfigMap.
+/// the Istio CRs, the Namespaces, the workload kinds, PodDisruptionBudgets, pods, the mesh
+/// ConfigMap.
 pub async fn visit<P: ListItem>(
     client: &Client,
     sink: &mut dyn FnMut(Object<P>) -> Result<()>,
     stats: &mut Stats,
 ) -> Result<()> {
     list_istios(client, stats, &mut |o| sink(Object::Istio(Box::new(o)))).await?;
+    list_all(
+        client,
+        &path::<Namespace>(),
+        "namespaces",
+        stats,
+        &mut |o| sink(Object::Namespace(Box::new(o))),
+    )
+    .await?;
     for list in owner_lists() {
         list(client, stats, &mut |o| sink(Object::Owner(o))).await?;
     }
@@ -225,6 +235,7 @@ pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
             Object::Owner(o) => o.add_to(&mut b),
             Object::PodDisruptionBudget(p) => b.pdb(&p),
             Object::ConfigMap(c) => b.mesh_config(&c).map_err(mesh_config_error)?,
+            Object::Namespace(n) => b.namespace(&n),
         }
         Ok(())
     };

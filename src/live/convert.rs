@@ -346,10 +346,18 @@ impl Builder {
         let injected = annotations.contains_key(STATUS_ANNOTATION);
         let gateway = is_gateway_pod(&labels);
         let pdb_keys = self.pdb_keys.get(namespace);
+        // A bare pod is its own workload: it keeps every label, for `--selector`.
+        let ownerless = !meta
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.controller == Some(true));
         let labels: BTreeMap<String, String> = labels
             .into_iter()
             .filter(|(k, _)| {
-                PLANNER_LABELS.contains(&k.as_str()) || pdb_keys.is_some_and(|p| p.contains(k))
+                ownerless
+                    || PLANNER_LABELS.contains(&k.as_str())
+                    || pdb_keys.is_some_and(|p| p.contains(k))
             })
             .collect();
         let annotations: BTreeMap<String, String> = annotations
@@ -415,6 +423,14 @@ impl Builder {
         }
         let owner = o.owner();
         self.state.owners.insert(owner.key.clone(), owner);
+    }
+
+    /// A Namespace: its labels, for `--namespace-selector`.
+    pub fn namespace(&mut self, n: &k8s_openapi::api::core::v1::Namespace) {
+        self.state.namespaces.insert(
+            name(&n.metadata).to_string(),
+            n.metadata.labels.clone().unwrap_or_default(),
+        );
     }
 
     pub fn pdb(&mut self, p: &PodDisruptionBudget) {

@@ -142,6 +142,9 @@ pub struct LiveState {
     pub owners: BTreeMap<ObjectKey, Owner>,
     pub pods: Vec<Pod>,
     pub pdbs: Vec<Pdb>,
+    /// Every Namespace's labels, by name (`--namespace-selector`); empty for a saved live state
+    /// that holds no Namespace objects.
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// What a module release manifest (or the installed manager Deployment) says.

@@ -220,8 +220,19 @@ pub struct Options {
     pub exclude: Vec<String>,
     /// Only these namespaces (empty: all).
     pub namespaces: Vec<String>,
+    /// `--selector`: only workloads whose labels match (a bare pod: its own labels).
+    pub selector: Option<LabelFilter>,
+    /// `--namespace-selector`: only workloads in namespaces whose labels match.
+    pub namespace_selector: Option<LabelFilter>,
     /// Leave out `image-rebuild` (same Istio version, another image build).
     pub no_image_rebuild: bool,
+}
+
+/// A label selector and the text it was given as (the plan names it when it leaves a workload out).
+#[derive(Clone, Debug)]
+pub struct LabelFilter {
+    pub text: String,
+    pub selector: kube::core::Selector,
 }
 
 impl Plan {

@@ -8,6 +8,7 @@ use crate::live::{
     RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, kinds,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::core::SelectorExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -197,9 +198,44 @@ fn glob(pattern: &str, text: &str) -> bool {
     WildMatch::new(pattern).matches(text)
 }
 
-fn excluded(opts: &super::Options, key: &ObjectKey) -> Option<String> {
+/// Why the user's scope leaves the workload out: `--namespace`, `--namespace-selector`,
+/// `--selector` (the owner's labels; a bare pod's own), `--exclude`.
+fn excluded(
+    ctx: &Ctx,
+    key: &ObjectKey,
+    owner: Option<&Owner>,
+    pods: &[(&Pod, Findings)],
+) -> Option<String> {
+    let opts = ctx.opts;
     if !opts.namespaces.is_empty() && !opts.namespaces.iter().any(|n| n == &key.namespace) {
         return Some("namespace not selected by --namespace".into());
+    }
+    if let Some(f) = &opts.namespace_selector {
+        match ctx.live.namespaces.get(&key.namespace) {
+            Some(labels) if f.selector.matches(labels) => {}
+            Some(_) => {
+                return Some(format!(
+                    "namespace not selected by --namespace-selector {}",
+                    f.text
+                ));
+            }
+            None => {
+                return Some(format!(
+                    "namespace not in the live state, so not selected by --namespace-selector {}",
+                    f.text
+                ));
+            }
+        }
+    }
+    if let Some(f) = &opts.selector {
+        let labels = match (owner, &key.kind) {
+            (Some(o), _) => Some(&o.labels),
+            (None, Kind::Pod) => pods.first().map(|(p, _)| &*p.labels),
+            (None, _) => None,
+        };
+        if !labels.is_some_and(|l| f.selector.matches(l)) {
+            return Some(format!("labels not selected by --selector {}", f.text));
+        }
     }
     let short = format!("{}/{}", key.namespace, key.name);
     let long = format!("{}/{}/{}", key.kind, key.namespace, key.name);
@@ -271,7 +307,7 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
         return None;
     }
 
-    let skip_reason = excluded(ctx.opts, &key)
+    let skip_reason = excluded(ctx, &key, owner, &pods)
         .or_else(|| {
             let annotation = owner.and_then(|o| o.skip).or_else(|| {
                 pods.iter()

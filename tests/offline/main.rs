@@ -10,6 +10,7 @@ mod cli;
 mod fixtures;
 mod gate;
 mod git;
+mod habits;
 mod manifests;
 mod planner;
 mod release;

@@ -606,6 +606,80 @@ fn skips_custom_images_opt_outs_and_user_selectors() {
     );
 }
 
+/// `--selector` matches the workload's labels (a bare pod's own), `--namespace-selector` the
+/// labels of its Namespace in the live state; what they leave out is a skip that says which flag.
+#[test]
+fn label_and_namespace_selectors_narrow_the_plan() {
+    use istio_rollout::plan::LabelFilter;
+    let filter = |text: &str| {
+        Some(LabelFilter {
+            text: text.into(),
+            selector: istio_rollout::selector::parse(text).unwrap(),
+        })
+    };
+    let d = desired(json!({}), T);
+    let mut objects = web(|p| p.version("1.29.3"));
+    objects[0]["metadata"]["labels"] = json!({"app": "web", "tier": "front"});
+    objects.push(
+        pod("ns", "bare")
+            .version("1.29.3")
+            .label("app", "tool")
+            .build(),
+    );
+    objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "ns", "labels": {"team": "shop"}}}));
+    let with = |objects: &Vec<Value>, opts: &Options, kind: &str, name: &str| {
+        let p = run_with(&d, objects.clone(), opts);
+        let e = find(&p, kind, "ns", name).unwrap().clone();
+        (e.action, e.note)
+    };
+    let action = |opts: &Options, kind: &str, name: &str| with(&objects, opts, kind, name);
+    let sel = |s: &str| Options {
+        selector: filter(s),
+        ..Default::default()
+    };
+    assert_eq!(
+        action(&sel("app=web"), "Deployment", "web").0,
+        Action::Restart
+    );
+    let (a, note) = action(&sel("app=web"), "Pod", "bare");
+    assert_eq!(a, Action::Skip);
+    assert_eq!(note, "labels not selected by --selector app=web");
+    // A bare pod is matched on its own labels, which the live model keeps whole for it.
+    assert_eq!(
+        action(&sel("app in (tool)"), "Pod", "bare").0,
+        Action::Manual
+    );
+    assert_eq!(
+        action(&sel("tier!=front"), "Deployment", "web").0,
+        Action::Skip
+    );
+
+    let ns_sel = |s: &str| Options {
+        namespace_selector: filter(s),
+        ..Default::default()
+    };
+    assert_eq!(
+        action(&ns_sel("team=shop"), "Deployment", "web").0,
+        Action::Restart
+    );
+    let (a, note) = action(&ns_sel("team=ops"), "Deployment", "web");
+    assert_eq!(a, Action::Skip);
+    assert_eq!(
+        note,
+        "namespace not selected by --namespace-selector team=ops"
+    );
+    // Without the Namespace object nothing can match.
+    let mut objects = objects.clone();
+    objects.pop();
+    let (a, note) = with(&objects, &ns_sel("team=shop"), "Deployment", "web");
+    assert_eq!(a, Action::Skip);
+    assert!(
+        note.starts_with("namespace not in the live state"),
+        "{note}"
+    );
+}
+
 /// Kyma's restarter will honour `restarter.istio-operator.kyma-project.io/exclude`; so does the
 /// planner, like `istio-rollout/skip`, on the workload or on a pod, and says which one it saw.
 #[test]

@@ -21,7 +21,22 @@ fn is_strings(v: &Value) -> bool {
 /// Every (verb, group, resource) a ClusterRole of manifests/ grants, asserting that its rules
 /// list names only (no wildcards).
 fn granted(rel: &str) -> BTreeSet<(String, String, String)> {
-    let role = one(rel);
+    granted_by(&one(rel), rel)
+}
+
+/// [`granted`] of the chart's ClusterRole `name` in `variant` (rendered with helm): the checks
+/// of the manifests' roles below cover the chart's too.
+fn chart_role(variant: &str, name: &str) -> BTreeSet<(String, String, String)> {
+    let objects = helm_template(&[&format!("variant={variant}")]);
+    let role = objects
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("the chart's variant {variant} has ClusterRole {name}"));
+    granted_by(role, &format!("charts/istio-rollout variant={variant}"))
+}
+
+/// [`granted`] of a ClusterRole object.
+fn granted_by(role: &Value, rel: &str) -> BTreeSet<(String, String, String)> {
     let mut granted = BTreeSet::new();
     for rule in role["rules"].as_array().unwrap() {
         for key in ["apiGroups", "resources", "verbs"] {
@@ -99,9 +114,10 @@ fn attrs(verb: &str, group: &str, resource: &str, ns: Option<&str>) -> ResourceA
 /// everything the planner reads, namespaced lists of the control plane (the operator wait's
 /// `read_operator_view`), the mesh ConfigMap, gets of workloads and pods, server-side apply
 /// (patch, and create for a CR that does not exist yet), evictions and events.
-const USED: [(&str, &str, &str, bool); 26] = [
+const USED: [(&str, &str, &str, bool); 27] = [
     // (verb, group, resource, cluster-wide)
     ("list", "operator.kyma-project.io", "istios", true),
+    ("list", "", "namespaces", true),
     ("patch", "operator.kyma-project.io", "istios", false),
     ("create", "operator.kyma-project.io", "istios", false),
     ("list", "apps", "deployments", true),
@@ -156,6 +172,11 @@ async fn rbac_is_exactly_what_the_tool_uses() {
 
     // No wildcards anywhere, and nothing beyond the table above.
     let granted = granted("base/clusterrole.yaml");
+    assert_eq!(
+        chart_role("base", "istio-rollout"),
+        granted,
+        "the chart's ClusterRole grants what manifests/base grants"
+    );
     let mut used: BTreeSet<(String, String, String)> = USED
         .iter()
         .map(|(v, g, r, _)| (v.to_string(), g.to_string(), r.to_string()))
@@ -373,6 +394,11 @@ async fn the_gate_reads_what_plan_reads_and_writes_nothing() {
 
     // The read-only role grants the reads and nothing else.
     let granted = granted("readonly/clusterrole.yaml");
+    assert_eq!(
+        chart_role("readonly", "istio-rollout-read"),
+        granted,
+        "the chart's read-only ClusterRole grants what manifests/readonly grants"
+    );
     let mut reads: BTreeSet<(String, String, String)> = USED
         .iter()
         .filter(|(_, _, _, cluster_wide)| *cluster_wide)
