@@ -51,7 +51,13 @@ pub async fn run(
         // nothing changed since it was made.
         // A CR that differs from git and is left to its owner (--no-apply-cr) is about to
         // change as well: the operator reconciles it once it is synced.
-        let cr_pending = matches!(plan.cr.action, CrAction::Create | CrAction::Update);
+        // Likewise a CR whose owner synced it before this run and that the operator has not
+        // applied yet (its lastAppliedConfiguration means another spec).
+        let cr_pending = matches!(plan.cr.action, CrAction::Create | CrAction::Update)
+            || (!opts.apply_cr && {
+                let live = cluster::read_operator_view(client, &mut Stats::default()).await?;
+                crate::plan::operator::spec_pending(desired, &live)
+            });
         let mut current = if cr_changed
             || cr_pending
             || versions_differ

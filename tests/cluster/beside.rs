@@ -348,8 +348,8 @@ async fn a_cr_change_under_the_1_31_status_is_left_to_the_operator() {
     )
     .await
     .unwrap();
-    let upgraded = replica_sets(&client, &n).await;
-    assert!(upgraded.values().all(|c| *c == 2), "{upgraded:?}");
+    // The reconcile ends right after its patches: the new ReplicaSets follow.
+    rolled(&client, &n, 2).await;
 
     let spec = json!({"config": {"telemetry": {"metrics": {"prometheusMerge": true}}}});
     let cr = format!(
@@ -373,6 +373,8 @@ async fn a_cr_change_under_the_1_31_status_is_left_to_the_operator() {
         "the operator restarted them: {restarted:?}"
     );
 
+    rolled(&client, &n, 3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let after = replica_sets(&client, &n).await;
     assert!(
         after.values().all(|c| *c == 3),
@@ -395,6 +397,21 @@ async fn a_cr_change_under_the_1_31_status_is_left_to_the_operator() {
         "the CR stays Ready under module 1.31: {seen:?}"
     );
     op.stop().await.unwrap();
+}
+
+/// Waits until every Deployment of the namespace has `count` ReplicaSets (fails on more).
+async fn rolled(client: &kube::Client, ns: &str, count: usize) {
+    wait::until(
+        &format!("{count} ReplicaSets per Deployment"),
+        Duration::from_secs(60),
+        || async {
+            let sets = replica_sets(client, ns).await;
+            assert!(sets.values().all(|c| *c <= count), "{sets:?}");
+            Ok(sets.values().all(|c| *c == count).then_some(()))
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// Records every `status.state` of the CR `default` from now on.
