@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 /// From module 1.31.0 the operator keeps the CR Ready while it restarts sidecars after an upgrade:
 /// having caught up (the tag written, the control plane on it) then says nothing about whether
-/// its restarts are over.
-fn ready_while_restarting(plan: &Plan) -> bool {
+/// its restarts are over (`apply` then always waits for them to come to rest).
+pub fn ready_while_restarting(plan: &Plan) -> bool {
     let from = Version::new(1, 31, 0);
     [plan.versions.live.module, plan.versions.target.module]
         .into_iter()

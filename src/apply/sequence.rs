@@ -63,6 +63,7 @@ pub async fn run(
             || versions_differ
             || !plan.control_plane.ready
             || still_installed
+            || operator::ready_while_restarting(&plan)
         {
             let (caught_up, latest) = operator::wait(client, desired, popts, opts).await?;
             report.operator = Some(caught_up);
