@@ -66,6 +66,12 @@ fn resource(kind: &Kind) -> Result<ApiResource> {
 
 /// Reads a workload and reduces it like the live-state reader does.
 pub async fn get_owner(client: &Client, key: &ObjectKey) -> Result<Owner> {
+    Ok(get_workload(client, key).await?.0)
+}
+
+/// Reads a workload: its reduction and the `resourceVersion` a patch made from this read may
+/// carry as its precondition.
+pub async fn get_workload(client: &Client, key: &ObjectKey) -> Result<(Owner, Option<String>)> {
     let Some(kind) = kinds::find(&key.kind).filter(|k| k.restart == Restart::Template) else {
         return Err(Error::Failure(format!(
             "{key}: not a kind with a rolling restart"
@@ -74,22 +80,32 @@ pub async fn get_owner(client: &Client, key: &ObjectKey) -> Result<Owner> {
     let what = format!("get {key}");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, &kind.api);
     let o = retry(&mut stats(), &what, || api.get(&key.name)).await?;
-    serde_json::to_value(o)
+    let version = o.metadata.resource_version.clone();
+    let owner = serde_json::to_value(o)
         .and_then(kind.owner_from_json)
-        .map_err(|e| Error::Failure(format!("{what}: {e}")))
+        .map_err(|e| Error::Failure(format!("{what}: {e}")))?;
+    Ok((owner, version))
 }
 
-/// Patches this tool's pod-template annotations (server-side apply, own field manager).
+/// Patches this tool's pod-template annotations (server-side apply, own field manager). With
+/// `resource_version` the patch holds only if nobody changed the object since that read: the API
+/// server answers 409 otherwise (also to a retry of a patch that did land, whose answer was lost:
+/// the caller reads again and judges).
 pub async fn patch_template(
     client: &Client,
     key: &ObjectKey,
     annotations: &BTreeMap<String, String>,
+    resource_version: Option<&str>,
 ) -> Result<()> {
     let ar = resource(&key.kind)?;
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, &ar);
+    let mut metadata = json!({"name": key.name, "namespace": key.namespace});
+    if let Some(v) = resource_version {
+        metadata["resourceVersion"] = json!(v);
+    }
     let body = json!({
         "apiVersion": ar.api_version, "kind": ar.kind,
-        "metadata": {"name": key.name, "namespace": key.namespace},
+        "metadata": metadata,
         "spec": {"template": {"metadata": {"annotations": annotations}}}
     });
     let what = format!("patch {key} (pod template annotations)");

@@ -37,6 +37,8 @@ pub fn opted_out<'a>(mut get: impl FnMut(&str) -> Option<&'a String>) -> Option<
 pub const RESTARTED_AT_ANNOTATION: &str = "istio-rollout/restarted-at";
 /// Pod-template annotation: what the restart was for (target version and settings).
 pub const RESTARTED_FOR_ANNOTATION: &str = "istio-rollout/restarted-for";
+/// Pod-template annotation of the Kyma Istio operator's own restarts.
+pub const OPERATOR_RESTARTED_AT_ANNOTATION: &str = "istio-operator.kyma-project.io/restartedAt";
 
 /// The kinds that own pods, plus `Pod` itself for pods without an owner. What each owner kind
 /// is and does lives in [`kinds`]. Serialised as its name (`"Deployment"`).
@@ -174,7 +176,20 @@ pub struct Owner {
     pub skip: Option<&'static str>,
     /// The pod template's annotations that this tool owns (`istio-rollout/...`).
     pub template_annotations: BTreeMap<String, String>,
+    /// What the object looked like when read: `apply` compares it right before it patches.
+    pub seen: Seen,
     pub spec: OwnerSpec,
+}
+
+/// The marks of a workload's pod template at one read: a new generation or another operator
+/// restart annotation means someone changed the template since.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// `metadata.generation` (0 when unset).
+    pub generation: i64,
+    /// The Kyma operator's restart annotation on the pod template
+    /// ([`OPERATOR_RESTARTED_AT_ANNOTATION`]).
+    pub operator_restarted_at: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -145,6 +145,10 @@ pub struct Entry {
     /// This tool's pod-template annotations as they are now (from an earlier restart).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub template_annotations_before: BTreeMap<String, String>,
+    /// The workload's template marks when planned: `apply` re-reads the workload right before
+    /// it patches and waits instead when someone (the operator) changed it since.
+    #[serde(skip)]
+    pub seen: Option<crate::live::Seen>,
 }
 
 impl Entry {

@@ -473,6 +473,9 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
                 }
             }
         }
+        if operator_deletes_pods(&key.kind, &reasons) {
+            warnings.push(OPERATOR_DELETES.into());
+        }
         if !ctx.control_plane_ready
             && reasons.contains(&Reason::IstioVersion)
             && let Some(t) = ctx.targets.istio
@@ -524,7 +527,31 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
                 .unwrap_or_default()
         },
         template_annotations,
+        seen: owner.map(|o| o.seen.clone()),
     })
+}
+
+/// The warning on ownerless ReplicaSets and ReplicationControllers that the operator restarts.
+pub const OPERATOR_DELETES: &str = "the Kyma operator restarts these pods itself by deleting them (a plain delete, not the Eviction API): PodDisruptionBudgets do not hold it back, and this tool cannot prevent it";
+
+/// Whether the Kyma operator's sidecar restarter deletes this workload's pods itself: a
+/// ReplicaSet without owner (one with a Deployment is planned as the Deployment) or a
+/// ReplicationController, for a reason the operator restarts for (its rules compare images,
+/// resources, the Prometheus annotations and, edge-triggered, the proxy settings).
+fn operator_deletes_pods(kind: &Kind, reasons: &[Reason]) -> bool {
+    matches!(kind, Kind::ReplicaSet | Kind::ReplicationController)
+        && reasons.iter().any(|r| {
+            matches!(
+                r,
+                Reason::IstioVersion
+                    | Reason::ImageRebuild
+                    | Reason::PrometheusMerge
+                    | Reason::ProxyResources
+                    | Reason::CompatibilityMode
+                    | Reason::DnsProxying
+                    | Reason::ProxyStatsMatcher
+            )
+        })
 }
 
 fn rolling(rollout: &Option<RolloutState>) -> (Action, String) {

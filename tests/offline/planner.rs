@@ -399,6 +399,38 @@ impl TapRemoveProxy for Value {
     }
 }
 
+/// The operator restarts ownerless ReplicaSets and ReplicationControllers by deleting their pods,
+/// past any PodDisruptionBudget: the plan warns on exactly those entries.
+#[test]
+fn the_operator_deleting_pods_itself_is_warned_about() {
+    let old = |p: PodB| p.version("1.29.3");
+    let objects = vec![
+        deployment("a", "dep", 1),
+        replica_set("a", "dep-1", Some("dep"), 1),
+        old(pod("a", "dep-1-x").rs("dep-1")).build(),
+        replica_set("a", "lonely-rs", None, 1),
+        old(pod("a", "lonely-rs-x").rs("lonely-rs")).build(),
+        simple("v1", "ReplicationController", "a", "rc", None),
+        old(pod("a", "rc-x").owner("v1", "ReplicationController", "rc")).build(),
+        stateful_set("a", "sts-od", 1, json!({"type": "OnDelete"})),
+        old(pod("a", "sts-od-0").owner("apps/v1", "StatefulSet", "sts-od")).build(),
+    ];
+    let p = run(json!({}), objects);
+    for (kind, name, warned) in [
+        ("Deployment", "dep", false),
+        ("ReplicaSet", "lonely-rs", true),
+        ("ReplicationController", "rc", true),
+        ("StatefulSet", "sts-od", false),
+    ] {
+        let e = find(&p, kind, "a", name)
+            .unwrap_or_else(|| panic!("{kind} {name} missing: {:#?}", p.workloads));
+        let says = e.warnings.iter().any(|w| {
+            w.contains("deleting them") && w.contains("PodDisruptionBudgets do not hold it back")
+        });
+        assert_eq!(says, warned, "{kind} {name}: {:?}", e.warnings);
+    }
+}
+
 #[test]
 fn actions_by_owner_kind() {
     let old = |p: PodB| p.version("1.29.3");
