@@ -156,11 +156,16 @@ async fn apply_cr(
     Ok(match plan.cr.action {
         CrAction::Create | CrAction::Update if opts.apply_cr => {
             let istio = desired.istio.as_ref().expect("a CR to apply");
-            k8s::apply_cr(client, istio).await?;
-            (
-                format!("applied with server-side apply (field manager {FIELD_MANAGER})"),
-                true,
-            )
+            let removed = k8s::apply_cr(client, istio).await?;
+            let mut words =
+                format!("applied with server-side apply (field manager {FIELD_MANAGER})");
+            if !removed.is_empty() {
+                words.push_str(&format!(
+                    "; removed what git no longer sets: {}",
+                    super::cr::describe(&removed)
+                ));
+            }
+            (words, true)
         }
         CrAction::Create | CrAction::Update => (
             "differs from git; not applied (--no-apply-cr): its owner applies it".into(),

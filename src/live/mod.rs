@@ -10,6 +10,7 @@ pub mod rollout;
 pub mod snapshot;
 pub mod wire;
 
+use crate::istio::features::Features;
 use crate::istio::{Istio, Version};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{Expression, Selector, SelectorExt};
@@ -140,6 +141,10 @@ pub struct LiveState {
     pub control_plane: Vec<ControlPlaneImage>,
     /// `defaultConfig.statusPort` of the mesh config (ConfigMap `istio-system/istio`).
     pub status_port: Option<u16>,
+    /// The flags of ConfigMap `kyma-system/istio-features`; `None` when it is absent.
+    pub features: Option<Features>,
+    /// `networkDetails.dualStackIPEnabled` of ConfigMap `kyma-system/kyma-provisioning-info`.
+    pub dual_stack_ip: bool,
     /// Workload objects that own pods, by key.
     pub owners: BTreeMap<ObjectKey, Owner>,
     pub pods: Vec<Pod>,
@@ -281,6 +286,32 @@ pub struct Proxy {
     pub limits: ResourcePair,
     /// What the injector recorded in the `PROXY_CONFIG` env var, when it is there and is JSON.
     pub config: Option<CarriedConfig>,
+    /// The traffic init container the injector added beside the sidecar (CNI off or on).
+    pub traffic_init: TrafficInit,
+}
+
+/// Which init container sets up (or checks) the pod's traffic redirection: `istio-init` when
+/// Istio CNI is off, `istio-validation` when it is on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TrafficInit {
+    /// Neither (for example a pod that does not redirect traffic).
+    #[default]
+    None,
+    IstioInit,
+    IstioValidation,
+}
+
+impl TrafficInit {
+    pub const ISTIO_INIT: &'static str = "istio-init";
+    pub const ISTIO_VALIDATION: &'static str = "istio-validation";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrafficInit::None => "none",
+            TrafficInit::IstioInit => Self::ISTIO_INIT,
+            TrafficInit::IstioValidation => Self::ISTIO_VALIDATION,
+        }
+    }
 }
 
 /// The effective ProxyConfig a sidecar was started with (`PROXY_CONFIG`: the mesh defaultConfig

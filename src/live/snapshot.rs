@@ -61,7 +61,7 @@ fn add(b: &mut Builder, doc: Value) -> Result<(), Invalid> {
         ("", "Namespace") => b.namespace(&typed(doc)?),
         ("", "ConfigMap") => {
             let what = documents::describe(&doc);
-            b.mesh_config(&typed(doc)?).map_err(|e| e.in_object(what))?
+            b.config_map(&typed(doc)?).map_err(|e| e.in_object(what))?
         }
         (group, kind) => {
             // An owner kind; anything else a broad `kubectl get` captured is not needed.

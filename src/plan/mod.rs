@@ -3,6 +3,7 @@
 //! Level-triggered: every decision compares what pods run now with what git asks for, so after a
 //! successful rollout the same inputs give an empty plan.
 pub mod cr;
+pub mod features;
 pub mod gate;
 pub mod gateway;
 pub mod operator;
@@ -41,6 +42,12 @@ pub enum Reason {
     /// `proxyStatsMatcher.inclusionRegexps` the sidecar started with (its `PROXY_CONFIG`).
     ProxyStatsMatcher,
     IngressGatewayConfig,
+    /// The traffic init container against Istio CNI on or off (`istio-features` `disableCni`).
+    Cni,
+    /// `ISTIO_META_ENABLE_HBONE` against `istio-features` `enableAmbient`.
+    Ambient,
+    /// `ISTIO_DUAL_STACK` missing while `istio-features` `enableDualStack` is on.
+    DualStack,
     Uninstall,
 }
 
@@ -55,6 +62,9 @@ impl Reason {
             Reason::ProxyResources => "proxy-resources",
             Reason::ProxyStatsMatcher => "proxy-stats-matcher",
             Reason::IngressGatewayConfig => "ingress-gateway-config",
+            Reason::Cni => "cni",
+            Reason::Ambient => "ambient",
+            Reason::DualStack => "dual-stack",
             Reason::Uninstall => "uninstall",
         }
     }
@@ -349,6 +359,9 @@ mod names {
             ProxyResources,
             ProxyStatsMatcher,
             IngressGatewayConfig,
+            Cni,
+            Ambient,
+            DualStack,
             Uninstall,
         ];
         check(&reasons, |r| r.as_str());

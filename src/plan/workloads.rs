@@ -637,6 +637,11 @@ fn restarted_for(ctx: &Ctx, reasons: &[Reason]) -> String {
             Reason::IngressGatewayConfig => {
                 format!("ingress-gateway-config={}", ctx.gateway_signature)
             }
+            Reason::Cni => format!("cni={}", on_off(t.features.cni)),
+            Reason::Ambient => {
+                format!("ambient={}", on_off(t.features.ambient.unwrap_or_default()))
+            }
+            Reason::DualStack => format!("dual-stack={}", on_off(t.features.dual_stack)),
             Reason::Uninstall => "uninstall".into(),
         })
         .collect::<Vec<_>>()
