@@ -201,6 +201,9 @@ pub struct Summary {
     pub skip: usize,
     /// Workloads with sidecars that need nothing.
     pub in_sync: usize,
+    /// Workloads with sidecars that `--namespace`, `--namespace-selector` or `--selector` left
+    /// out: not listed, not judged.
+    pub left_out: usize,
     /// Pods in the listed entries.
     pub pods: usize,
     /// Whether anything is pending (the exit code of `plan` is 1 when true).
@@ -267,7 +270,7 @@ pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
     let cr_change = cr::diff(desired, live);
     let gateway = gateway::findings(desired, live, &mut notices);
     let signature = gateway::signature(desired);
-    let (mut workloads, in_sync) = workloads::entries(
+    let (mut workloads, in_sync, left_out) = workloads::entries(
         live,
         &targets,
         gateway,
@@ -286,8 +289,16 @@ pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
         ))
     });
 
+    if left_out > 0 {
+        notices.push(format!(
+            "{left_out} workload{} with sidecars outside the selection (--namespace, --namespace-selector, --selector) {} not in this plan",
+            if left_out == 1 { "" } else { "s" },
+            if left_out == 1 { "is" } else { "are" }
+        ));
+    }
     let mut summary = Summary {
         in_sync,
+        left_out,
         ..Summary::default()
     };
     for e in &workloads {

@@ -110,7 +110,7 @@ pub(super) fn entries(
     control_plane_ready: bool,
     opts: &super::Options,
     notices: &mut Vec<String>,
-) -> (Vec<Entry>, usize) {
+) -> (Vec<Entry>, usize, usize) {
     let ctx = Ctx {
         live,
         targets,
@@ -184,13 +184,17 @@ pub(super) fn entries(
             ));
         }
     }
-    let total = groups.len();
-    let planned: Vec<Entry> = groups
-        .into_iter()
-        .filter_map(|(key, group)| decide(&ctx, key, group))
-        .collect();
-    let in_sync = total - planned.len();
-    (planned, in_sync)
+    let (mut planned, mut in_sync, mut left_out) = (Vec::new(), 0, 0);
+    for (key, group) in groups {
+        if out_of_scope(&ctx, &key, live.owners.get(&key), &group.pods) {
+            left_out += 1;
+        } else if let Some(e) = decide(&ctx, key, group) {
+            planned.push(e);
+        } else {
+            in_sync += 1;
+        }
+    }
+    (planned, in_sync, left_out)
 }
 
 /// `--exclude` matching: `*` matches any run of characters (`/` included), `?` one character.
@@ -200,32 +204,27 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// Why the user's scope leaves the workload out: `--namespace`, `--namespace-selector`,
 /// `--selector` (the owner's labels; a bare pod's own), `--exclude`.
-fn excluded(
+/// Whether `--namespace`, `--namespace-selector` or `--selector` leave the workload out of the
+/// plan: like `kubectl get -n/-l`, what is not selected is not listed at all (a namespace not in
+/// the live state matches no namespace selector).
+fn out_of_scope(
     ctx: &Ctx,
     key: &ObjectKey,
     owner: Option<&Owner>,
     pods: &[(&Pod, Findings)],
-) -> Option<String> {
+) -> bool {
     let opts = ctx.opts;
     if !opts.namespaces.is_empty() && !opts.namespaces.iter().any(|n| n == &key.namespace) {
-        return Some("namespace not selected by --namespace".into());
+        return true;
     }
-    if let Some(f) = &opts.namespace_selector {
-        match ctx.live.namespaces.get(&key.namespace) {
-            Some(labels) if f.selector.matches(labels) => {}
-            Some(_) => {
-                return Some(format!(
-                    "namespace not selected by --namespace-selector {}",
-                    f.text
-                ));
-            }
-            None => {
-                return Some(format!(
-                    "namespace not in the live state, so not selected by --namespace-selector {}",
-                    f.text
-                ));
-            }
-        }
+    if let Some(f) = &opts.namespace_selector
+        && !ctx
+            .live
+            .namespaces
+            .get(&key.namespace)
+            .is_some_and(|labels| f.selector.matches(labels))
+    {
+        return true;
     }
     if let Some(f) = &opts.selector {
         let labels = match (owner, &key.kind) {
@@ -234,9 +233,14 @@ fn excluded(
             (None, _) => None,
         };
         if !labels.is_some_and(|l| f.selector.matches(l)) {
-            return Some(format!("labels not selected by --selector {}", f.text));
+            return true;
         }
     }
+    false
+}
+
+/// `--exclude`: the workload is listed, as a skip.
+fn excluded(opts: &super::Options, key: &ObjectKey) -> Option<String> {
     let short = format!("{}/{}", key.namespace, key.name);
     let long = format!("{}/{}/{}", key.kind, key.namespace, key.name);
     opts.exclude
@@ -307,7 +311,7 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
         return None;
     }
 
-    let skip_reason = excluded(ctx, &key, owner, &pods)
+    let skip_reason = excluded(ctx.opts, &key)
         .or_else(|| {
             let annotation = owner.and_then(|o| o.skip).or_else(|| {
                 pods.iter()

@@ -199,8 +199,11 @@ fn namespace_short_flag_and_environment_agree() {
 fn a_label_selector_selects_workloads_and_a_bad_one_is_one_line() {
     let all = actions(&plan_json(&[], &[]));
     let none = actions(&plan_json(&["-l", "no-such-label"], &[]));
-    assert_eq!(all.len(), none.len(), "skips are still listed");
-    assert!(none.iter().all(|(_, a)| a == "skip"), "{none:?}");
+    assert!(!all.is_empty());
+    assert!(
+        none.is_empty(),
+        "what -l does not select is not listed: {none:?}"
+    );
     let out = istio_rollout()
         .args([
             "plan",

@@ -615,15 +615,23 @@ fn skips_custom_images_opt_outs_and_user_selectors() {
             exclude: vec!["Deployment/ns/web".into()],
             ..Default::default()
         },
-        Options {
-            namespaces: vec!["other".into()],
-            ..Default::default()
-        },
     ] {
         let p = run_with(&d, web(|p| p.version("1.29.3")), &opts);
         let e = find(&p, "Deployment", "ns", "web").unwrap();
         assert_eq!(e.action, Action::Skip, "{opts:?}");
     }
+    // --namespace leaves other namespaces out of the plan, counted but not listed.
+    let p = run_with(
+        &d,
+        web(|p| p.version("1.29.3")),
+        &Options {
+            namespaces: vec!["other".into()],
+            ..Default::default()
+        },
+    );
+    assert!(find(&p, "Deployment", "ns", "web").is_none());
+    assert_eq!((p.summary.left_out, p.summary.skip), (1, 0));
+    assert!(!p.summary.pending);
     let p = run_with(
         &d,
         web(|p| p.version("1.29.3")),
@@ -639,7 +647,8 @@ fn skips_custom_images_opt_outs_and_user_selectors() {
 }
 
 /// `--selector` matches the workload's labels (a bare pod's own), `--namespace-selector` the
-/// labels of its Namespace in the live state; what they leave out is a skip that says which flag.
+/// labels of its Namespace in the live state; what they leave out is not in the plan at all (as
+/// `kubectl get -l` lists nothing else), only counted, with a notice.
 #[test]
 fn label_and_namespace_selectors_narrow_the_plan() {
     use istio_rollout::plan::LabelFilter;
@@ -660,10 +669,23 @@ fn label_and_namespace_selectors_narrow_the_plan() {
     );
     objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "ns", "labels": {"team": "shop"}}}));
+    // The entry's action, or None when the selection left it out (then counted, with a notice).
     let with = |objects: &Vec<Value>, opts: &Options, kind: &str, name: &str| {
         let p = run_with(&d, objects.clone(), opts);
-        let e = find(&p, kind, "ns", name).unwrap().clone();
-        (e.action, e.note)
+        match find(&p, kind, "ns", name) {
+            Some(e) => (Some(e.action), e.note.clone()),
+            None => {
+                assert!(p.summary.left_out > 0, "{opts:?}");
+                assert!(
+                    p.notices
+                        .iter()
+                        .any(|n| n.contains("outside the selection")),
+                    "{:?}",
+                    p.notices
+                );
+                (None, String::new())
+            }
+        }
     };
     let action = |opts: &Options, kind: &str, name: &str| with(&objects, opts, kind, name);
     let sel = |s: &str| Options {
@@ -672,20 +694,15 @@ fn label_and_namespace_selectors_narrow_the_plan() {
     };
     assert_eq!(
         action(&sel("app=web"), "Deployment", "web").0,
-        Action::Restart
+        Some(Action::Restart)
     );
-    let (a, note) = action(&sel("app=web"), "Pod", "bare");
-    assert_eq!(a, Action::Skip);
-    assert_eq!(note, "labels not selected by --selector app=web");
+    assert_eq!(action(&sel("app=web"), "Pod", "bare").0, None);
     // A bare pod is matched on its own labels, which the live model keeps whole for it.
     assert_eq!(
         action(&sel("app in (tool)"), "Pod", "bare").0,
-        Action::Manual
+        Some(Action::Manual)
     );
-    assert_eq!(
-        action(&sel("tier!=front"), "Deployment", "web").0,
-        Action::Skip
-    );
+    assert_eq!(action(&sel("tier!=front"), "Deployment", "web").0, None);
 
     let ns_sel = |s: &str| Options {
         namespace_selector: filter(s),
@@ -693,22 +710,15 @@ fn label_and_namespace_selectors_narrow_the_plan() {
     };
     assert_eq!(
         action(&ns_sel("team=shop"), "Deployment", "web").0,
-        Action::Restart
+        Some(Action::Restart)
     );
-    let (a, note) = action(&ns_sel("team=ops"), "Deployment", "web");
-    assert_eq!(a, Action::Skip);
-    assert_eq!(
-        note,
-        "namespace not selected by --namespace-selector team=ops"
-    );
+    assert_eq!(action(&ns_sel("team=ops"), "Deployment", "web").0, None);
     // Without the Namespace object nothing can match.
     let mut objects = objects.clone();
     objects.pop();
-    let (a, note) = with(&objects, &ns_sel("team=shop"), "Deployment", "web");
-    assert_eq!(a, Action::Skip);
-    assert!(
-        note.starts_with("namespace not in the live state"),
-        "{note}"
+    assert_eq!(
+        with(&objects, &ns_sel("team=shop"), "Deployment", "web").0,
+        None
     );
 }
 
