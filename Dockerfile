@@ -16,10 +16,12 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends perl make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The commit `--version` shows (build.rs): the build context has no .git. Without it: "unknown".
+ARG ISTIO_ROLLOUT_COMMIT=
 ENV LIBZ_SYS_STATIC=1 \
     CARGO_TERM_COLOR=never
 # The workspace: the crate and the test fixture crate (a workspace member cargo must see).
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY testenv ./testenv
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -6,14 +6,17 @@ default:
 demo:
     #!/usr/bin/env bash
     set -uo pipefail
+    bash hack/preflight.sh demo || exit 1
     cargo run -q --locked -- plan --repo . --path examples/gitops/istio --live-state examples/live-state.yaml
     code=$?
     echo
     echo "exit code $code (0: nothing to do, 1: restarts pending, as expected for this example)"
     [ "$code" -le 1 ]
 
-# Run every test: those of `test-offline` and the cluster tests (tests/cluster, testenv's) on a throwaway real control plane, started and stopped here by hack/cluster/with-cluster.sh (control plane built once, ~8 min cold). ARGS go to cargo test, e.g. `just test --test cluster apply::`.
+# Run every test: those of `test-offline` and the cluster tests (tests/cluster, testenv's) on a throwaway real control plane, started and stopped here by hack/cluster/with-cluster.sh (hack/preflight.sh checks the machine first; control plane built once, ~8 min cold; actionlint and helm once, ~4 min cold). ARGS go to cargo test, e.g. `just test --test cluster apply::`.
 test *ARGS:
+    bash hack/preflight.sh test
+    bash hack/cluster/build-tools.sh
     cargo test --workspace --locked --no-run
     bash hack/cluster/with-cluster.sh cargo test --workspace --locked {{ARGS}}
 
@@ -21,9 +24,12 @@ test *ARGS:
 test-offline *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
+    bash hack/preflight.sh offline
     source hack/cluster/lib.sh
-    # tests/offline/manifests renders the kustomizations with the test cluster's pinned kubectl.
+    # tests/offline/manifests renders the kustomizations with the test cluster's pinned kubectl,
+    # the chart with helm, and lints the workflows with actionlint.
     [[ -x $K8S_BIN_DIR/kubectl ]] || bash hack/cluster/build.sh
+    bash hack/cluster/build-tools.sh
     cargo test --workspace --locked --lib --bins --test offline {{ARGS}}
 
 # The chaos suite in full (tests/chaos, RELIABILITY.md): apply through a fault proxy at 10 % faults with five seeds (seed 0: the fault-free baseline), killed at random and re-run ten times, across an API server restart, with expiring continue tokens, two applies at once; on a cluster of its own (~20 min). `just test` runs one seed and one kill. Figures go to target/chaos-report.jsonl.
@@ -41,6 +47,15 @@ chaos seeds="0 1 2 3 4 5" kills="10":
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Write the man pages (istio-rollout.1 and one per command) into target/man; read one with `man -l target/man/istio-rollout.1`.
+man:
+    cargo run -q --locked -- man --out-dir target/man
+    @echo "man: pages in target/man (man -l target/man/istio-rollout.1)"
+
+# Build the tools the tests run (actionlint, helm) once into ~/.cache/istio-rollout; `--rebuild` forces it.
+tools-build *ARGS:
+    bash hack/cluster/build-tools.sh {{ARGS}}
 
 # Regenerate the Istio CRD from the Rust types (CI checks it is current).
 crd:

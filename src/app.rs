@@ -23,7 +23,7 @@ pub fn run(cli: Cli, stdout_is_terminal: bool, out: &mut dyn Write) -> Result<Ex
             }
         }
         Command::Snapshot(args) => {
-            let cluster = config::cluster(args)?;
+            let cfg = config::snapshot(args)?;
             // Spooled to an unnamed temporary file and written out only when complete: a failed
             // snapshot redirected to a file leaves it empty (which `plan --live-state` refuses),
             // never a header that reads as an empty cluster.
@@ -32,9 +32,9 @@ pub fn run(cli: Cli, stdout_is_terminal: bool, out: &mut dyn Write) -> Result<Ex
                 source,
             })?;
             runtime()?.block_on(async {
-                let client = cluster::connect(&cluster).await?;
+                let client = cluster::connect(&cfg.cluster).await?;
                 let mut w = std::io::BufWriter::new(&mut spool);
-                snapshot::write_from_cluster(&client, &mut w).await?;
+                snapshot::write_from_cluster(&client, &cfg.namespaces, &mut w).await?;
                 w.flush().map_err(|source| Error::Io {
                     what: "writing the snapshot's temporary file",
                     source,
@@ -51,7 +51,39 @@ pub fn run(cli: Cli, stdout_is_terminal: bool, out: &mut dyn Write) -> Result<Ex
             Ok(ExitCode::Clean)
         }
         Command::Plan(args) => plan_command(&config::plan(args, stdout_is_terminal)?, out),
+        Command::Completion { shell } => {
+            emit(out, |out| {
+                completion(shell, out);
+                Ok(())
+            })?;
+            Ok(ExitCode::Clean)
+        }
+        Command::Man { out_dir: None } => {
+            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            emit(out, |out| man.render(out))?;
+            Ok(ExitCode::Clean)
+        }
+        Command::Man { out_dir: Some(dir) } => {
+            let io = |what| move |source| Error::Io { what, source };
+            std::fs::create_dir_all(&dir).map_err(io("creating the man page directory"))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .map_err(io("writing the man pages"))?;
+            Ok(ExitCode::Clean)
+        }
     }
+}
+
+/// A completion script for `shell`, of every command and flag.
+fn completion(shell: crate::cli::Shell, out: &mut dyn Write) {
+    use clap_complete::Shell as S;
+    let shell = match shell {
+        crate::cli::Shell::Bash => S::Bash,
+        crate::cli::Shell::Zsh => S::Zsh,
+        crate::cli::Shell::Fish => S::Fish,
+        crate::cli::Shell::Powershell => S::PowerShell,
+    };
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "istio-rollout", out);
 }
 
 /// Writes to stdout and flushes it, so that a failed write is seen here, not lost at exit.

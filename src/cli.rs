@@ -3,11 +3,23 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// `--version`: the crate version, the commit and the build date (stamped by `build.rs`; the
+/// commit is `unknown` in a build without git).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ISTIO_ROLLOUT_COMMIT"),
+    ", built ",
+    env!("ISTIO_ROLLOUT_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "istio-rollout",
-    version,
-    about = "Plans the restarts of Istio-injected workloads that a Kyma Istio module change needs, from git, as a reviewable diff."
+    version = VERSION,
+    about = "Plans the restarts of Istio-injected workloads that a Kyma Istio module change needs, from git, as a reviewable diff.",
+    after_help = exit_codes_help(),
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -23,9 +35,85 @@ pub enum Command {
     /// Exit 0: done; 3: something failed; 4: `--strict` and manual entries remain.
     Apply(ApplyArgs),
     /// Write the live state of the cluster in the `--live-state` format (multi-document YAML).
-    Snapshot(ClusterArgs),
+    Snapshot(SnapshotArgs),
     /// Print the Istio CustomResourceDefinition generated from this tool's types.
     Crd,
+    /// Print a shell completion script: `source <(istio-rollout completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff), or write one page per command into `--out-dir`.
+    Man {
+        /// Write `istio-rollout.1` and `istio-rollout-<command>.1` into this directory.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// The shells `completion` writes a script for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+/// Every exit code and what it means, as `--help` ends.
+pub fn exit_codes_help() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for code in crate::error::ExitCode::ALL {
+        s.push_str(&format!("  {}  {}\n", code.code(), code.meaning()));
+    }
+    s
+}
+
+/// Which workloads a command looks at, as kubectl selects them (`plan`, `apply`, `snapshot`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScopeArgs {
+    /// Only workloads in this namespace; comma-separated, repeatable.
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NAMESPACE",
+        env = "ISTIO_ROLLOUT_NAMESPACE",
+        value_delimiter = ','
+    )]
+    pub namespace: Vec<String>,
+    /// Only workloads whose labels match this selector (`app=web,tier!=db,env in (a,b),!x`).
+    /// A bare pod is matched on its own labels.
+    #[arg(
+        long,
+        short = 'l',
+        value_name = "SELECTOR",
+        env = "ISTIO_ROLLOUT_SELECTOR"
+    )]
+    pub selector: Option<String>,
+    /// Only workloads in namespaces whose labels match this selector.
+    #[arg(
+        long,
+        value_name = "SELECTOR",
+        env = "ISTIO_ROLLOUT_NAMESPACE_SELECTOR"
+    )]
+    pub namespace_selector: Option<String>,
+}
+
+/// `snapshot`'s flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Only this namespace's workloads, pods and PodDisruptionBudgets (the Istio CR, the control
+    /// plane and the Namespace objects are always written); comma-separated, repeatable.
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NAMESPACE",
+        env = "ISTIO_ROLLOUT_NAMESPACE",
+        value_delimiter = ','
+    )]
+    pub namespace: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -130,12 +218,17 @@ pub struct PlanArgs {
     /// Colour in text output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
-    /// Leave workloads out (`namespace/name` or `Kind/namespace/name`, `*` wildcards); repeatable.
-    #[arg(long, value_name = "PATTERN")]
+    /// Leave workloads out (`namespace/name` or `Kind/namespace/name`, `*` wildcards);
+    /// comma-separated, repeatable.
+    #[arg(
+        long,
+        value_name = "PATTERN",
+        env = "ISTIO_ROLLOUT_EXCLUDE",
+        value_delimiter = ','
+    )]
     pub exclude: Vec<String>,
-    /// Only plan workloads in this namespace; repeatable.
-    #[arg(long, value_name = "NAMESPACE")]
-    pub namespace: Vec<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Leave out `image-rebuild` restarts (same Istio version, another image build).
     #[arg(long)]
     pub no_image_rebuild: bool,
@@ -173,16 +266,16 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 2, env = "ISTIO_ROLLOUT_MAX_CONCURRENT", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent: u16,
     /// Per-workload limit for its rollout or evictions (e.g. 10m, 90s).
-    #[arg(long, default_value = "10m")]
+    #[arg(long, default_value = "10m", env = "ISTIO_ROLLOUT_TIMEOUT")]
     pub timeout: String,
     /// Limit for the whole run.
-    #[arg(long, default_value = "60m")]
+    #[arg(long, default_value = "60m", env = "ISTIO_ROLLOUT_OVERALL_TIMEOUT")]
     pub overall_timeout: String,
     /// Limit for the operator to catch up with the CR and module version.
-    #[arg(long, default_value = "10m")]
+    #[arg(long, default_value = "10m", env = "ISTIO_ROLLOUT_OPERATOR_TIMEOUT")]
     pub operator_timeout: String,
     /// Limit for a PodDisruptionBudget that allows no disruption before a workload starts.
-    #[arg(long, default_value = "5m")]
+    #[arg(long, default_value = "5m", env = "ISTIO_ROLLOUT_PDB_TIMEOUT")]
     pub pdb_timeout: String,
     /// The Lease (`NAMESPACE/NAME`) held while acting, so that two runs (a CronJob and a sync
     /// hook) never act at once; `off` for none.
@@ -198,7 +291,7 @@ pub struct ApplyArgs {
     #[arg(long, default_value = "60s", env = "ISTIO_ROLLOUT_LEASE_WAIT")]
     pub lease_wait: String,
     /// Exit 4 when manual or blocked entries remain after the run.
-    #[arg(long)]
+    #[arg(long, env = "ISTIO_ROLLOUT_STRICT")]
     pub strict: bool,
     /// Logs on stderr: text, or JSON lines for a Job.
     #[arg(

@@ -1,6 +1,6 @@
 //! Validated settings: what `cli` parsed, checked, with no clap types past this point.
 
-use crate::cli::{ApplyArgs, ClusterArgs, Color, OutputFormat, PlanArgs};
+use crate::cli::{ApplyArgs, ClusterArgs, Color, OutputFormat, PlanArgs, ScopeArgs, SnapshotArgs};
 use crate::error::{Error, Result};
 use crate::istio::Version;
 use crate::render::Format;
@@ -145,6 +145,70 @@ pub struct ApplyConfig {
     pub log_format: LogFormat,
 }
 
+/// `snapshot`'s settings.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotConfig {
+    pub cluster: ClusterConfig,
+    /// Only these namespaces' workloads, pods and PodDisruptionBudgets (empty: all).
+    pub namespaces: Vec<String>,
+}
+
+pub fn snapshot(args: SnapshotArgs) -> Result<SnapshotConfig> {
+    Ok(SnapshotConfig {
+        cluster: cluster(args.cluster)?,
+        namespaces: namespaces(args.namespace)?,
+    })
+}
+
+/// `--namespace` values: names a namespace can have (blank ones from a trailing comma dropped).
+fn namespaces(values: Vec<String>) -> Result<Vec<String>> {
+    let names: Vec<String> = values
+        .into_iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if let Some(bad) = names.iter().find(|n| {
+        n.len() > 63
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            || n.starts_with('-')
+            || n.ends_with('-')
+    }) {
+        return Err(Error::Usage(format!(
+            "--namespace {}: not a namespace name (lower-case letters, digits and `-`, up to 63)",
+            crate::escape::value(bad)
+        )));
+    }
+    Ok(names)
+}
+
+/// `--namespace`, `--selector`, `--namespace-selector` into the planner's scope.
+fn scope(
+    args: ScopeArgs,
+) -> Result<(
+    Vec<String>,
+    Option<crate::plan::LabelFilter>,
+    Option<crate::plan::LabelFilter>,
+)> {
+    let parse = |flag: &str, text: Option<String>| {
+        text.map(|t| {
+            crate::selector::parse(&t)
+                .map(|selector| crate::plan::LabelFilter {
+                    text: t.trim().to_string(),
+                    selector,
+                })
+                .map_err(|e| Error::Usage(format!("{flag} {}: {e}", crate::escape::value(&t))))
+        })
+        .transpose()
+    };
+    Ok((
+        namespaces(args.namespace)?,
+        parse("--selector", args.selector)?,
+        parse("--namespace-selector", args.namespace_selector)?,
+    ))
+}
+
 pub fn cluster(args: ClusterArgs) -> Result<ClusterConfig> {
     Ok(ClusterConfig {
         kubeconfig: args.kubeconfig,
@@ -169,7 +233,13 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
     if d.repo.trim().is_empty() {
         return Err(Error::Usage("--repo: must not be empty".into()));
     }
-    for p in &args.exclude {
+    let exclude: Vec<String> = args
+        .exclude
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    for p in &exclude {
         let parts = p.split('/').count();
         if !(2..=3).contains(&parts) || p.split('/').any(str::is_empty) {
             return Err(Error::Usage(format!(
@@ -178,6 +248,7 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
         }
     }
     let gate = gate(&args.fail_on, args.gate_override.as_deref())?;
+    let (namespaces, selector, namespace_selector) = scope(args.scope)?;
     Ok(PlanConfig {
         gate,
         live_state_options: crate::live::snapshot::ReadOptions {
@@ -204,14 +275,29 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
         color: match args.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => stdout_is_terminal && std::env::var_os("NO_COLOR").is_none(),
+            Color::Auto => auto_color(stdout_is_terminal),
         },
         plan: crate::plan::Options {
-            exclude: args.exclude,
-            namespaces: args.namespace,
+            exclude,
+            namespaces,
+            selector,
+            namespace_selector,
             no_image_rebuild: args.no_image_rebuild,
         },
     })
+}
+
+/// `--color auto`: only on a terminal, and neither `NO_COLOR` set nor `TERM=dumb`.
+fn auto_color(stdout_is_terminal: bool) -> bool {
+    color_wanted(
+        stdout_is_terminal,
+        std::env::var_os("NO_COLOR").is_some(),
+        std::env::var_os("TERM").as_deref(),
+    )
+}
+
+fn color_wanted(terminal: bool, no_color: bool, term: Option<&std::ffi::OsStr>) -> bool {
+    terminal && !no_color && term.is_none_or(|t| t != "dumb")
 }
 
 /// `--fail-on` and `--gate-override`. The override names where it came from: the environment
@@ -384,6 +470,52 @@ mod tests {
         )
         .unwrap();
         assert!(cfg.plan.gate.is_some());
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_that_wants_it() {
+        use std::ffi::OsStr;
+        assert!(color_wanted(
+            true,
+            false,
+            Some(OsStr::new("xterm-256color"))
+        ));
+        assert!(color_wanted(true, false, None));
+        assert!(!color_wanted(false, false, Some(OsStr::new("xterm"))));
+        assert!(!color_wanted(true, true, Some(OsStr::new("xterm"))));
+        assert!(!color_wanted(true, false, Some(OsStr::new("dumb"))));
+    }
+
+    #[test]
+    fn scope_flags_are_validated() {
+        let cfg = plan(
+            plan_args(&[
+                "-n",
+                "shop,web",
+                "--namespace",
+                "ops",
+                "-l",
+                "app=web",
+                "--namespace-selector",
+                "team in (a,b)",
+                "--exclude",
+                "shop/a,shop/b",
+            ]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(cfg.plan.namespaces, ["shop", "web", "ops"]);
+        assert_eq!(cfg.plan.exclude, ["shop/a", "shop/b"]);
+        assert_eq!(cfg.plan.selector.unwrap().text, "app=web");
+        assert_eq!(cfg.plan.namespace_selector.unwrap().text, "team in (a,b)");
+        let err = plan(plan_args(&["-l", "app in (a"]), false).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::InvalidInput);
+        assert_eq!(err.to_string(), "--selector app in (a: `(` without `)`");
+        let err = plan(plan_args(&["-n", "Shop"]), false).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--namespace Shop: not a namespace name")
+        );
     }
 
     #[test]

@@ -31,8 +31,40 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
+    /// Every exit code, in order.
+    pub const ALL: [ExitCode; 7] = [
+        ExitCode::Clean,
+        ExitCode::Pending,
+        ExitCode::InvalidInput,
+        ExitCode::Failure,
+        ExitCode::ManualRemaining,
+        ExitCode::GateRefused,
+        ExitCode::Busy,
+    ];
+
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// What the code means, in the words `--help` and the man page show.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Clean => "nothing to do (plan), or done (apply)",
+            ExitCode::Pending => "plan: restarts, manual entries or a CR difference are pending",
+            ExitCode::InvalidInput => "invalid input or usage; nothing was done",
+            ExitCode::Failure => {
+                "a failure: an API error, a rollout that failed or timed out, a git transport error"
+            }
+            ExitCode::ManualRemaining => {
+                "apply --strict: everything automatic is done but manual or blocked entries remain"
+            }
+            ExitCode::GateRefused => {
+                "plan --fail-on: the pre-sync gate refused (a condition other than pending tripped)"
+            }
+            ExitCode::Busy => {
+                "apply: another run holds the Lease (--lease) and did not free it within --lease-wait"
+            }
+        }
     }
 }
 

@@ -18,3 +18,4 @@ pub mod plan;
 pub mod poll;
 pub mod redact;
 pub mod render;
+pub mod selector;

@@ -35,3 +35,6 @@ missing_components() {
 	local s
 	for s in "${KWOK_STAGES[@]}"; do [[ -f $KWOK_STAGE_DIR/$(basename "$s") ]] || echo "$KWOK_STAGE_DIR/$(basename "$s")"; done
 }
+
+ACTIONLINT_BIN_DIR=$CACHE_DIR/actionlint-$ACTIONLINT_VERSION/bin
+HELM_BIN_DIR=$CACHE_DIR/helm-$HELM_VERSION/bin

@@ -141,53 +141,10 @@ async fn one(
             k8s::wait_rollout(client, &key, opts.poll).await?;
             Ok((
                 EntryResult::Waited,
-                "the rollout under way completed".into(),
+                "the rollout under way completed; its pods are judged again".into(),
             ))
         }
-        Action::Restart => {
-            let owner = k8s::get_owner(client, &key).await?;
-            let wanted = e
-                .template_annotations
-                .get(RESTARTED_FOR_ANNOTATION)
-                .cloned()
-                .unwrap_or_default();
-            if let RolloutState::InProgress(_) = crate::live::rollout::rollout_state(&owner.spec) {
-                // Ours from an interrupted run, or someone else's: never restart on top. The
-                // level-triggered check afterwards tells whether it brought the target.
-                k8s::wait_rollout(client, &key, opts.poll).await?;
-                return Ok((
-                    EntryResult::Waited,
-                    "a rollout was under way; waited for it".into(),
-                ));
-            }
-            // A completed restart for the same target whose pods are still planned did not bring
-            // the target (restarted again since, or before the control plane was ready).
-            let again = owner.template_annotations.get(RESTARTED_FOR_ANNOTATION) == Some(&wanted);
-            k8s::wait_pdbs(client, &e.namespace, &e.pods, opts.pdb_timeout, opts.poll).await?;
-            let mut annotations = BTreeMap::new();
-            annotations.insert(RESTARTED_FOR_ANNOTATION.to_string(), wanted.clone());
-            annotations.insert(RESTARTED_AT_ANNOTATION.to_string(), k8s::now_rfc3339());
-            tracing::info!(workload = %key, restarted_for = %wanted, "restarting");
-            k8s::patch_template(client, &key, &annotations).await?;
-            k8s::event(
-                recorder,
-                &key,
-                "Restarted",
-                &format!("rolling restart by istio-rollout for {wanted}"),
-                target,
-            )
-            .await;
-            k8s::wait_rollout(client, &key, opts.poll).await?;
-            let note = if again {
-                " (again: its pods still needed it after an earlier restart for the same target)"
-            } else {
-                ""
-            };
-            Ok((
-                EntryResult::Restarted,
-                format!("rolled out for {wanted}{note}"),
-            ))
-        }
+        Action::Restart => restart(client, recorder, e, target, opts).await,
         Action::Evict => {
             let owner_key = key.clone();
             let (mut evicted, mut gone) = (0, 0);
@@ -243,4 +200,137 @@ async fn one(
         }
         _ => unreachable!("only restart, evict and wait entries run"),
     }
+}
+
+/// How many times a restart reads the workload again after its patch met a newer object (409)
+/// before it gives up: each time the object changed between a read and the patch right after.
+const MAX_CONFLICTS: usize = 20;
+
+/// A rolling restart, judged on a fresh read right before the patch: a rollout under way (the
+/// operator's, an earlier run's, anyone's) or a template changed since the plan (the operator
+/// restarted it meanwhile) is waited for, never restarted on top; a failed rollout is left
+/// alone. The patch holds only on the object it was judged on (its `resourceVersion`); a 409
+/// means read again and judge again, where this run's own `restarted-at` (a patch whose answer
+/// was lost, then retried) counts as done.
+async fn restart(
+    client: &Client,
+    recorder: &Recorder,
+    e: &Entry,
+    target: Option<crate::istio::Version>,
+    opts: &ApplyOptions,
+) -> Result<(EntryResult, String)> {
+    let key = e.key();
+    let wanted = e
+        .template_annotations
+        .get(RESTARTED_FOR_ANNOTATION)
+        .cloned()
+        .unwrap_or_default();
+    let mut sent: Option<String> = None;
+    let mut again = false;
+    let mut pdbs_waited = false;
+    for _ in 0..MAX_CONFLICTS {
+        let (owner, version) = k8s::get_workload(client, &key).await?;
+        let ours = sent
+            .as_ref()
+            .is_some_and(|at| owner.template_annotations.get(RESTARTED_AT_ANNOTATION) == Some(at));
+        if ours {
+            tracing::info!(workload = %key, "the patch had landed (its answer was lost)");
+            return finish(client, recorder, &key, &wanted, target, again, opts).await;
+        }
+        match crate::live::rollout::rollout_state(&owner.spec) {
+            RolloutState::InProgress(why) => {
+                // Ours from an interrupted run, the operator's, or someone else's: never restart
+                // on top. The next round judges its pods again.
+                tracing::info!(workload = %key, %why, "a rollout is under way: waiting for it");
+                k8s::wait_rollout(client, &key, opts.poll).await?;
+                return Ok((
+                    EntryResult::Waited,
+                    format!(
+                        "a rollout was under way ({why}); waited for it, its pods are judged again"
+                    ),
+                ));
+            }
+            RolloutState::Failed(why) => {
+                return Ok((
+                    EntryResult::Blocked,
+                    format!(
+                        "its rollout failed ({why}): not restarted on top; fix the workload first"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(seen) = &e.seen
+            && *seen != owner.seen
+        {
+            let who = if seen.operator_restarted_at != owner.seen.operator_restarted_at {
+                "the Istio operator restarted it"
+            } else {
+                "its pod template changed"
+            };
+            tracing::info!(workload = %key, "{who} since the plan: waiting instead of restarting");
+            k8s::wait_rollout(client, &key, opts.poll).await?;
+            return Ok((
+                EntryResult::Waited,
+                format!(
+                    "{who} since the plan: waited for that rollout instead of restarting on top; its pods are judged again"
+                ),
+            ));
+        }
+        // A completed restart for the same target whose pods are still planned did not bring
+        // the target (restarted again since, or before the control plane was ready).
+        again = owner.template_annotations.get(RESTARTED_FOR_ANNOTATION) == Some(&wanted);
+        if !pdbs_waited {
+            k8s::wait_pdbs(client, &e.namespace, &e.pods, opts.pdb_timeout, opts.poll).await?;
+            pdbs_waited = true;
+            // The wait may have taken a while: judge on a fresh read.
+            continue;
+        }
+        let at = k8s::now_rfc3339();
+        let mut annotations = BTreeMap::new();
+        annotations.insert(RESTARTED_FOR_ANNOTATION.to_string(), wanted.clone());
+        annotations.insert(RESTARTED_AT_ANNOTATION.to_string(), at.clone());
+        tracing::info!(workload = %key, restarted_for = %wanted, "restarting");
+        sent = Some(at);
+        match k8s::patch_template(client, &key, &annotations, version.as_deref()).await {
+            Ok(()) => return finish(client, recorder, &key, &wanted, target, again, opts).await,
+            Err(err) if err.status() == Some(409) => {
+                tracing::info!(workload = %key, "changed since it was read (409): reading and judging again");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Err(crate::error::Error::Failure(format!(
+        "{key}: changed between every read and the patch right after ({MAX_CONFLICTS} times): not restarted"
+    )))
+}
+
+/// After the patch: the Event, the rollout.
+async fn finish(
+    client: &Client,
+    recorder: &Recorder,
+    key: &crate::live::ObjectKey,
+    wanted: &str,
+    target: Option<crate::istio::Version>,
+    again: bool,
+    opts: &ApplyOptions,
+) -> Result<(EntryResult, String)> {
+    k8s::event(
+        recorder,
+        key,
+        "Restarted",
+        &format!("rolling restart by istio-rollout for {wanted}"),
+        target,
+    )
+    .await;
+    k8s::wait_rollout(client, key, opts.poll).await?;
+    let note = if again {
+        " (again: its pods still needed it after an earlier restart for the same target)"
+    } else {
+        ""
+    };
+    Ok((
+        EntryResult::Restarted,
+        format!("rolled out for {wanted}{note}"),
+    ))
 }

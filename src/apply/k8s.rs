@@ -28,8 +28,12 @@ fn stats() -> Stats {
     Stats::default()
 }
 
-/// Server-side apply of the CR's git-owned fields under this tool's field manager.
-pub async fn apply_cr(client: &Client, istio: &Istio) -> Result<()> {
+/// Makes the live CR's spec exactly git's and takes ownership of git's fields: when the live
+/// spec has fields git lacks (set by any field manager: kubectl, an Argo CD sync, a person), a
+/// JSON merge patch with the resourceVersion just read as its precondition removes them (read
+/// again and retried when the CR changed in between); then a forced server-side apply of git's
+/// manifest under this tool's field manager. Returns what was removed and who had set it.
+pub async fn apply_cr(client: &Client, istio: &Istio) -> Result<Vec<super::cr::Removed>> {
     let ns = istio
         .metadata
         .namespace
@@ -43,17 +47,59 @@ pub async fn apply_cr(client: &Client, istio: &Istio) -> Result<()> {
     if let Some(a) = &istio.metadata.annotations {
         metadata["annotations"] = json!(a);
     }
+    let want_spec = serde_json::to_value(&istio.spec).map_err(|e| Error::Encode {
+        what: format!("Istio {ns}/{name}"),
+        source: e.into(),
+    })?;
     let body = json!({"apiVersion": crate::istio::cr::API_VERSION, "kind": crate::istio::cr::KIND,
-                      "metadata": metadata, "spec": istio.spec});
+                      "metadata": metadata, "spec": want_spec});
+    let resource = ApiResource::erase::<Istio>(&());
+    let raw: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+    let mut removed = Vec::new();
+    let mut conflicts = 0;
+    loop {
+        let what = format!("get istios.operator.kyma-project.io {ns}/{name}");
+        let Some(live) = retry(&mut stats(), &what, || raw.get_opt(name)).await? else {
+            break;
+        };
+        let empty = json!({});
+        let live_spec = live.data.get("spec").unwrap_or(&empty);
+        let managed = live.metadata.managed_fields.clone().unwrap_or_default();
+        let found = super::cr::removals(live_spec, &want_spec, &managed);
+        if found.is_empty() {
+            break;
+        }
+        let patch = json!({
+            "metadata": {"resourceVersion": live.metadata.resource_version},
+            "spec": super::cr::merge_patch(live_spec, &want_spec),
+        });
+        let what = format!(
+            "remove {} from istios.operator.kyma-project.io {ns}/{name} (merge patch)",
+            super::cr::describe(&found)
+        );
+        let pp = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let merge = Patch::Merge(&patch);
+        match retry(&mut stats(), &what, || raw.patch(name, &pp, &merge)).await {
+            Ok(_) => {
+                removed = found;
+                break;
+            }
+            // Changed since it was read: read it again.
+            Err(e) if e.status() == Some(409) && conflicts < 5 => conflicts += 1,
+            Err(e) => return Err(e),
+        }
+    }
     let api: Api<Istio> = Api::namespaced(client.clone(), ns);
     let what = format!("apply istios.operator.kyma-project.io {ns}/{name}");
-    let (pp, patch) = (PatchParams::apply(FIELD_MANAGER), Patch::Apply(&body));
-    match retry(&mut stats(), &what, || api.patch(name, &pp, &patch)).await {
-        Err(e) if e.status() == Some(409) => Err(e.with_hint(
-            "another field manager owns these fields: let it apply the CR and run with --no-apply-cr",
-        )),
-        other => other.map(|_| ()),
-    }
+    let (pp, patch) = (
+        PatchParams::apply(FIELD_MANAGER).force(),
+        Patch::Apply(&body),
+    );
+    retry(&mut stats(), &what, || api.patch(name, &pp, &patch)).await?;
+    Ok(removed)
 }
 
 /// The API resource of a kind `apply` restarts (through the template or by evictions).
@@ -66,6 +112,12 @@ fn resource(kind: &Kind) -> Result<ApiResource> {
 
 /// Reads a workload and reduces it like the live-state reader does.
 pub async fn get_owner(client: &Client, key: &ObjectKey) -> Result<Owner> {
+    Ok(get_workload(client, key).await?.0)
+}
+
+/// Reads a workload: its reduction and the `resourceVersion` a patch made from this read may
+/// carry as its precondition.
+pub async fn get_workload(client: &Client, key: &ObjectKey) -> Result<(Owner, Option<String>)> {
     let Some(kind) = kinds::find(&key.kind).filter(|k| k.restart == Restart::Template) else {
         return Err(Error::Failure(format!(
             "{key}: not a kind with a rolling restart"
@@ -74,22 +126,32 @@ pub async fn get_owner(client: &Client, key: &ObjectKey) -> Result<Owner> {
     let what = format!("get {key}");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, &kind.api);
     let o = retry(&mut stats(), &what, || api.get(&key.name)).await?;
-    serde_json::to_value(o)
+    let version = o.metadata.resource_version.clone();
+    let owner = serde_json::to_value(o)
         .and_then(kind.owner_from_json)
-        .map_err(|e| Error::Failure(format!("{what}: {e}")))
+        .map_err(|e| Error::Failure(format!("{what}: {e}")))?;
+    Ok((owner, version))
 }
 
-/// Patches this tool's pod-template annotations (server-side apply, own field manager).
+/// Patches this tool's pod-template annotations (server-side apply, own field manager). With
+/// `resource_version` the patch holds only if nobody changed the object since that read: the API
+/// server answers 409 otherwise (also to a retry of a patch that did land, whose answer was lost:
+/// the caller reads again and judges).
 pub async fn patch_template(
     client: &Client,
     key: &ObjectKey,
     annotations: &BTreeMap<String, String>,
+    resource_version: Option<&str>,
 ) -> Result<()> {
     let ar = resource(&key.kind)?;
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, &ar);
+    let mut metadata = json!({"name": key.name, "namespace": key.namespace});
+    if let Some(v) = resource_version {
+        metadata["resourceVersion"] = json!(v);
+    }
     let body = json!({
         "apiVersion": ar.api_version, "kind": ar.kind,
-        "metadata": {"name": key.name, "namespace": key.namespace},
+        "metadata": metadata,
         "spec": {"template": {"metadata": {"annotations": annotations}}}
     });
     let what = format!("patch {key} (pod template annotations)");

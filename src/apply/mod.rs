@@ -9,9 +9,11 @@
 //! - `operator`: waiting for the Istio operator to catch up (judged by
 //!   [`plan::operator::caught_up`](crate::plan::operator::caught_up));
 //! - `executor`: the workloads of one round, at most `max_concurrent` at a time;
+//! - [`cr`]: making the live CR's spec exactly git's (the fields git removed, who set them);
 //! - `k8s`: the requests, writes and waits against the API server;
 //! - [`lease`]: one runner at a time (the Lease held while a run acts);
 //! - [`report`]: what happened (rendered by [`render::report`](crate::render::report)).
+pub mod cr;
 mod executor;
 mod k8s;
 pub mod lease;

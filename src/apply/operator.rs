@@ -4,11 +4,65 @@ use super::ApplyOptions;
 use super::sequence::replan;
 use crate::desired::Desired;
 use crate::error::{Error, Result};
+use crate::istio::Version;
 use crate::live::cluster::{self, Stats};
+use crate::live::{LiveState, ObjectKey, Seen};
 use crate::plan::operator::caught_up;
 use crate::plan::{Options as PlanOptions, Plan};
 use crate::poll::{self, Backoff, Check, Wait};
 use kube::Client;
+use std::collections::BTreeMap;
+
+/// From module 1.31.0 the operator keeps the CR Ready while it restarts sidecars after an upgrade:
+/// having caught up (the tag written, the control plane on it) then says nothing about whether
+/// its restarts are over (`apply` then always waits for them to come to rest).
+pub fn ready_while_restarting(plan: &Plan) -> bool {
+    let from = Version::new(1, 31, 0);
+    [plan.versions.live.module, plan.versions.target.module]
+        .into_iter()
+        .flatten()
+        .any(|m| m >= from)
+}
+
+/// The operator's restart marks of every workload: its annotation on the pod template and the
+/// generation.
+fn marks(live: &LiveState) -> BTreeMap<&ObjectKey, &Seen> {
+    live.owners.iter().map(|(k, o)| (k, &o.seen)).collect()
+}
+
+/// Waits until the operator's restarts have come to rest: two full reads `poll` apart in which no
+/// workload's template changed (no new `istio-operator.kyma-project.io/restartedAt`, no new
+/// generation), so that this run does not restart what the operator is about to. Bounded by the
+/// operator timeout. Returns the plan of the last read.
+async fn at_rest(
+    client: &Client,
+    desired: &Desired,
+    popts: &PlanOptions,
+    opts: &ApplyOptions,
+    live: LiveState,
+    plan: Plan,
+) -> Result<Plan, Wait<Error>> {
+    let mut last = (live, plan);
+    // The first comparison is one `poll` after the read that saw the operator caught up.
+    tokio::time::sleep(opts.poll).await;
+    poll::until(
+        Backoff::constant(opts.poll),
+        Some(opts.operator_timeout),
+        async || {
+            let (live, plan) = replan(client, desired, popts).await?;
+            let quiet = marks(&live) == marks(&last.0);
+            last = (live, plan.clone());
+            if quiet {
+                Ok(Check::Done(plan))
+            } else {
+                let why = "the operator's restarts to come to rest (module 1.31 and later keep the CR Ready while it restarts)";
+                tracing::info!(waiting_for = why, "waiting for the Istio operator");
+                Ok(Check::Pending(why.to_string()))
+            }
+        },
+    )
+    .await
+}
 
 /// Waits until the operator has caught up: CR Ready, `lastAppliedConfiguration` matching git and
 /// the target tag, and the control plane on the target version. Polls only what that takes
@@ -39,7 +93,7 @@ pub async fn wait(
             // The full read decides, so the plan returned is one that saw the operator done.
             let (live, plan) = replan(client, desired, popts).await?;
             match caught_up(desired, &live, &plan) {
-                None => Ok(Check::Done(plan)),
+                None => Ok(Check::Done((live, plan))),
                 // It changed between the two reads: keep waiting.
                 Some(why) => {
                     tracing::info!(waiting_for = %why, "waiting for the Istio operator");
@@ -49,6 +103,12 @@ pub async fn wait(
         },
     )
     .await;
+    let waited = match waited {
+        Ok((live, plan)) if ready_while_restarting(&plan) => {
+            at_rest(client, desired, popts, opts, live, plan).await
+        }
+        other => other.map(|(_, plan)| plan),
+    };
     match waited {
         Ok(plan) => {
             let versions: Vec<String> = plan

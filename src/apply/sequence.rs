@@ -1,5 +1,6 @@
-//! The order of an apply run: the CR, then the operator, then up to two rounds of workloads from
-//! a fresh plan each, all under the overall timeout.
+//! The order of an apply run: the CR, then the operator, then rounds of workloads from a fresh
+//! plan each (what was only waited for is judged again in the next), all under the overall
+//! timeout.
 
 use super::report::{Report, Result as EntryResult};
 use super::{ApplyOptions, FIELD_MANAGER, executor, k8s, operator};
@@ -12,6 +13,10 @@ use crate::plan::{Action, Entry, Options as PlanOptions, Plan, Reason, cr::CrAct
 use kube::Client;
 use std::collections::BTreeSet;
 use std::time::Instant;
+
+/// Rounds of workloads at most: the first, one for what a waited-for rollout left to do (or a
+/// workload restarted again since), and two more for rollouts that came while waiting.
+const ROUNDS: usize = 4;
 
 /// Reads the live state and plans, as `plan` does.
 pub async fn replan(
@@ -44,14 +49,28 @@ pub async fn run(
         let still_installed = plan.uninstall && !plan.control_plane.versions.is_empty();
         // The plan to work from: the operator wait's last (fresh) one, else the given one, as
         // nothing changed since it was made.
-        let mut current =
-            if cr_changed || versions_differ || !plan.control_plane.ready || still_installed {
-                let (caught_up, latest) = operator::wait(client, desired, popts, opts).await?;
-                report.operator = Some(caught_up);
-                latest
-            } else {
-                plan.clone()
-            };
+        // A CR that differs from git and is left to its owner (--no-apply-cr) is about to
+        // change as well: the operator reconciles it once it is synced.
+        // Likewise a CR whose owner synced it before this run and that the operator has not
+        // applied yet (its lastAppliedConfiguration means another spec).
+        let cr_pending = matches!(plan.cr.action, CrAction::Create | CrAction::Update)
+            || (!opts.apply_cr && {
+                let live = cluster::read_operator_view(client, &mut Stats::default()).await?;
+                crate::plan::operator::spec_pending(desired, &live)
+            });
+        let mut current = if cr_changed
+            || cr_pending
+            || versions_differ
+            || !plan.control_plane.ready
+            || still_installed
+            || operator::ready_while_restarting(&plan)
+        {
+            let (caught_up, latest) = operator::wait(client, desired, popts, opts).await?;
+            report.operator = Some(caught_up);
+            latest
+        } else {
+            plan.clone()
+        };
 
         // 2. Workloads, from that plan (the operator may have restarted some already). Once the
         // operator applied new gateway settings, the fresh plan no longer shows why the gateway
@@ -68,26 +87,31 @@ pub async fn run(
         {
             current.workloads.push(g);
         }
-        let mut touched: BTreeSet<ObjectKey> = BTreeSet::new();
-        for round in 0..2 {
+        // Done with: everything but what was only waited for, which the next round judges
+        // again from a fresh plan (the rollout waited for may or may not have brought the
+        // target).
+        let mut done: BTreeSet<ObjectKey> = BTreeSet::new();
+        for round in 0..ROUNDS {
             let todo: Vec<Entry> = current
                 .workloads
                 .iter()
-                .filter(|e| !touched.contains(&e.key()))
+                .filter(|e| !done.contains(&e.key()))
                 .cloned()
                 .collect();
             if todo.is_empty()
                 || (round > 0
-                    && !todo
-                        .iter()
-                        .any(|e| matches!(e.action, Action::Restart | Action::Evict)))
+                    && !todo.iter().any(|e| {
+                        matches!(e.action, Action::Restart | Action::Evict | Action::Wait)
+                    }))
             {
                 break;
             }
             let outcomes =
                 executor::execute(client, &recorder, todo, &plan.versions.target.istio, opts).await;
             for o in outcomes {
-                touched.insert(o.key());
+                if o.result != EntryResult::Waited {
+                    done.insert(o.key());
+                }
                 report.record(o);
             }
             // Level-triggered: what remains is what the cluster says now.
@@ -132,11 +156,16 @@ async fn apply_cr(
     Ok(match plan.cr.action {
         CrAction::Create | CrAction::Update if opts.apply_cr => {
             let istio = desired.istio.as_ref().expect("a CR to apply");
-            k8s::apply_cr(client, istio).await?;
-            (
-                format!("applied with server-side apply (field manager {FIELD_MANAGER})"),
-                true,
-            )
+            let removed = k8s::apply_cr(client, istio).await?;
+            let mut words =
+                format!("applied with server-side apply (field manager {FIELD_MANAGER})");
+            if !removed.is_empty() {
+                words.push_str(&format!(
+                    "; removed what git no longer sets: {}",
+                    super::cr::describe(&removed)
+                ));
+            }
+            (words, true)
         }
         CrAction::Create | CrAction::Update => (
             "differs from git; not applied (--no-apply-cr): its owner applies it".into(),

@@ -6,6 +6,7 @@ pub mod git;
 use crate::documents;
 use crate::error::{Error, Invalid, Result, decode};
 use crate::istio::cr::{API_VERSION, KIND};
+use crate::istio::features::{self, Features};
 use crate::istio::validate::parse_istio;
 use crate::istio::version::{TableEntry, istio_for_module};
 use crate::istio::{ImageRef, Istio, Version};
@@ -30,6 +31,9 @@ pub struct Desired {
     pub istio_version: Option<Version>,
     /// Where `istio_version` came from, in words.
     pub istio_version_from: String,
+    /// The flags of ConfigMap `kyma-system/istio-features` when git holds it (with the file it
+    /// came from); `None`: the live one stands.
+    pub features: Option<(String, Features)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -47,6 +51,7 @@ pub fn parse(source: Source, files: &[File], opts: &Options) -> Result<Desired> 
     let mut crs: Vec<(String, Istio)> = Vec::new();
     let mut manifest: Option<(String, crate::live::ModuleRelease)> = None;
     let mut version_file: Option<(String, Version)> = None;
+    let mut features: Option<(String, Features)> = None;
     let mut yaml_files = Vec::new();
     let top = |p: &str| {
         if source.path == "." {
@@ -87,6 +92,37 @@ pub fn parse(source: Source, files: &[File], opts: &Options) -> Result<Desired> 
                     source: Invalid::from(e).in_object(documents::describe(&doc)),
                 })?;
                 crs.push((origin.clone(), istio));
+            } else if kind == "ConfigMap"
+                && api == "v1"
+                && doc.pointer("/metadata/name").and_then(Value::as_str)
+                    == Some(features::FEATURES_CONFIGMAP)
+                && doc
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .is_none_or(|n| n == features::NAMESPACE)
+            {
+                let what = format!(
+                    "ConfigMap {}/{}",
+                    features::NAMESPACE,
+                    features::FEATURES_CONFIGMAP
+                );
+                if let Some((first, _)) = &features {
+                    return Err(Error::input(
+                        &origin,
+                        format!("{what} is also in {first}; keep exactly one"),
+                    ));
+                }
+                let mut cm: k8s_openapi::api::core::v1::ConfigMap =
+                    decode(doc).map_err(|e| Error::Input {
+                        origin: origin.clone(),
+                        source: Invalid::from(e).in_object(what.clone()),
+                    })?;
+                cm.metadata.namespace = Some(features::NAMESPACE.into());
+                let f = features::parse(&cm).map_err(|e| Error::Input {
+                    origin: origin.clone(),
+                    source: e.in_object(what),
+                })?;
+                features = Some((origin.clone(), f));
             } else if kind == "Deployment"
                 && doc.pointer("/metadata/name").and_then(Value::as_str) == Some(MANAGER_NAME)
             {
@@ -206,6 +242,7 @@ pub fn parse(source: Source, files: &[File], opts: &Options) -> Result<Desired> 
         proxy_image,
         istio_version,
         istio_version_from: from,
+        features,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The Istio module's vocabulary: the CR, versions and images, and CR validation.
 pub mod cr;
+pub mod features;
 pub mod validate;
 pub mod version;
 

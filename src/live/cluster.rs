@@ -9,7 +9,7 @@ use crate::config::ClusterConfig;
 use crate::error::{Error, Invalid, Result};
 use crate::istio::Istio;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use kube::core::{ObjectList, Request};
@@ -146,6 +146,7 @@ pub enum Object<P> {
     Owner(Box<dyn AnyOwner>),
     PodDisruptionBudget(Box<PodDisruptionBudget>),
     ConfigMap(Box<ConfigMap>),
+    Namespace(Box<Namespace>),
 }
 
 /// An item of a list: decodable, and with a uid to tell it from the others.
@@ -162,7 +163,7 @@ macro_rules! list_items {
         }
     )*};
 }
-list_items!(Istio, Pod, PodObject, PodDisruptionBudget);
+list_items!(Istio, Pod, PodObject, PodDisruptionBudget, Namespace);
 
 impl<K: OwnerKind> ListItem for K {
     fn uid(&self) -> Option<&str> {
@@ -187,13 +188,22 @@ pub struct Stats {
 }
 
 /// Reads every object the planner needs and hands each to `sink` as it arrives, in this order:
-/// the Istio CRs, the workload kinds, PodDisruptionBudgets, pods, the mesh ConfigMap.
+/// the Istio CRs, the Namespaces, the workload kinds, PodDisruptionBudgets, pods, the ConfigMaps
+/// ([`CONFIG_MAPS`]).
 pub async fn visit<P: ListItem>(
     client: &Client,
     sink: &mut dyn FnMut(Object<P>) -> Result<()>,
     stats: &mut Stats,
 ) -> Result<()> {
     list_istios(client, stats, &mut |o| sink(Object::Istio(Box::new(o)))).await?;
+    list_all(
+        client,
+        &path::<Namespace>(),
+        "namespaces",
+        stats,
+        &mut |o| sink(Object::Namespace(Box::new(o))),
+    )
+    .await?;
     for list in owner_lists() {
         list(client, stats, &mut |o| sink(Object::Owner(o))).await?;
     }
@@ -210,16 +220,33 @@ pub async fn visit<P: ListItem>(
         sink(Object::Pod(Box::new(o)))
     })
     .await?;
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), super::convert::ISTIO_NAMESPACE);
-    let cm = retry(stats, "get configmaps istio-system/istio", || {
-        cms.get_opt("istio")
-    })
-    .await?;
-    if let Some(cm) = cm {
-        sink(Object::ConfigMap(Box::new(cm)))?;
+    for (namespace, name) in CONFIG_MAPS {
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let what = format!("get configmaps {namespace}/{name}");
+        // Absent (404) is fine for each: the defaults stand.
+        if let Some(cm) = retry(stats, &what, || cms.get_opt(name)).await? {
+            sink(Object::ConfigMap(Box::new(cm)))?;
+        }
     }
     Ok(())
 }
+
+/// The ConfigMaps the planner reads, each by name: the mesh config, the module's feature flags
+/// and the provisioning details (dual stack).
+pub const CONFIG_MAPS: [(&str, &str); 3] = [
+    (
+        super::convert::ISTIO_NAMESPACE,
+        super::convert::MESH_CONFIGMAP,
+    ),
+    (
+        crate::istio::features::NAMESPACE,
+        crate::istio::features::FEATURES_CONFIGMAP,
+    ),
+    (
+        crate::istio::features::NAMESPACE,
+        crate::istio::features::PROVISIONING_CONFIGMAP,
+    ),
+];
 
 /// Lists every object of one owner kind, handing each on as it arrives.
 type OwnerList = for<'a> fn(
@@ -282,7 +309,8 @@ pub async fn read(client: &Client, stats: &mut Stats) -> Result<LiveState> {
             Object::Pod(p) => b.pod(*p),
             Object::Owner(o) => o.add_to(&mut b),
             Object::PodDisruptionBudget(p) => b.pdb(&p),
-            Object::ConfigMap(c) => b.mesh_config(&c).map_err(mesh_config_error)?,
+            Object::ConfigMap(c) => b.config_map(&c).map_err(|e| config_map_error(&c, e))?,
+            Object::Namespace(n) => b.namespace(&n),
         }
         Ok(())
     };
@@ -415,10 +443,14 @@ fn is_retried(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 429 || s.code >= 500)
 }
 
-/// The mesh ConfigMap is read from the cluster: not the input's fault, though named like it.
-fn mesh_config_error(source: Invalid) -> Error {
+/// A ConfigMap read from the cluster: not the input's fault, though named like it.
+fn config_map_error(cm: &ConfigMap, source: Invalid) -> Error {
     Error::Live {
-        object: format!("ConfigMap {}/istio", super::convert::ISTIO_NAMESPACE),
+        object: format!(
+            "ConfigMap {}/{}",
+            cm.metadata.namespace.as_deref().unwrap_or_default(),
+            cm.metadata.name.as_deref().unwrap_or_default()
+        ),
         source,
     }
 }
@@ -469,7 +501,7 @@ pub async fn read_operator_view(client: &Client, stats: &mut Stats) -> Result<Li
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
     let what = format!("get configmaps {ISTIO_NAMESPACE}/istio");
     if let Some(cm) = retry(stats, &what, || cms.get_opt("istio")).await? {
-        b.mesh_config(&cm).map_err(mesh_config_error)?;
+        b.config_map(&cm).map_err(|e| config_map_error(&cm, e))?;
     }
     Ok(b.finish())
 }

@@ -17,6 +17,8 @@ pub const PROXY_CONTAINER: &str = "istio-proxy";
 pub const STATUS_ANNOTATION: &str = "sidecar.istio.io/status";
 pub const ISTIO_NAMESPACE: &str = "istio-system";
 pub const MANAGER_NAME: &str = "istio-controller-manager";
+/// The mesh ConfigMap (in `istio-system`).
+pub const MESH_CONFIGMAP: &str = "istio";
 pub const VERSION_LABEL: &str = "app.kubernetes.io/version";
 /// Env var of the module manager that switches it to the FIPS images.
 pub const FIPS_MODE_ENV: &str = "KYMA_FIPS_MODE_ENABLED";
@@ -28,6 +30,8 @@ pub const PROXY_ENV: &[&str] = &[
     "ENABLE_DELIMITED_STATS_TAG_REGEX",
     "ENABLE_DEFERRED_STATS_CREATION",
     "BYPASS_OVERLOAD_MANAGER_FOR_STATIC_LISTENERS",
+    crate::istio::features::HBONE_ENV,
+    crate::istio::features::DUAL_STACK_ENV,
 ];
 /// Containers whose images tell the control plane's Istio version.
 const CONTROL_PLANE_CONTAINERS: &[&str] = &["discovery", "istio-proxy", "install-cni"];
@@ -61,6 +65,23 @@ fn pick_proxy(spec: &wire::PodSpec) -> Option<(&wire::Container, bool)> {
         .flatten()
         .find(|c| c.name == PROXY_CONTAINER)
         .map(|c| (c, c.restart_policy.as_deref() == Some("Always")))
+}
+
+/// The traffic init container among the pod's init containers.
+fn traffic_init(spec: &wire::PodSpec) -> TrafficInit {
+    let names = || {
+        spec.init_containers
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+    };
+    if names().any(|n| n == TrafficInit::ISTIO_INIT) {
+        TrafficInit::IstioInit
+    } else if names().any(|n| n == TrafficInit::ISTIO_VALIDATION) {
+        TrafficInit::IstioValidation
+    } else {
+        TrafficInit::None
+    }
 }
 
 fn quantity(
@@ -136,6 +157,7 @@ fn proxy(
         env,
         requests: pair(r.and_then(|r| r.requests.as_ref())),
         limits: pair(r.and_then(|r| r.limits.as_ref())),
+        traffic_init: TrafficInit::None,
         config: c
             .env
             .iter()
@@ -346,10 +368,18 @@ impl Builder {
         let injected = annotations.contains_key(STATUS_ANNOTATION);
         let gateway = is_gateway_pod(&labels);
         let pdb_keys = self.pdb_keys.get(namespace);
+        // A bare pod is its own workload: it keeps every label, for `--selector`.
+        let ownerless = !meta
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.controller == Some(true));
         let labels: BTreeMap<String, String> = labels
             .into_iter()
             .filter(|(k, _)| {
-                PLANNER_LABELS.contains(&k.as_str()) || pdb_keys.is_some_and(|p| p.contains(k))
+                ownerless
+                    || PLANNER_LABELS.contains(&k.as_str())
+                    || pdb_keys.is_some_and(|p| p.contains(k))
             })
             .collect();
         let annotations: BTreeMap<String, String> = annotations
@@ -365,8 +395,10 @@ impl Builder {
                 kind: Kind::from_name(&o.kind),
                 name: self.interner.str(&o.name),
             });
+        let traffic_init = traffic_init(&spec);
         let proxy = pick_proxy(&spec).map(|(c, native)| {
-            let p = proxy(c, native, &mut self.interner.configs);
+            let mut p = proxy(c, native, &mut self.interner.configs);
+            p.traffic_init = traffic_init;
             self.interner.proxy(p)
         });
         let pod = Pod {
@@ -417,6 +449,14 @@ impl Builder {
         self.state.owners.insert(owner.key.clone(), owner);
     }
 
+    /// A Namespace: its labels, for `--namespace-selector`.
+    pub fn namespace(&mut self, n: &k8s_openapi::api::core::v1::Namespace) {
+        self.state.namespaces.insert(
+            name(&n.metadata).to_string(),
+            n.metadata.labels.clone().unwrap_or_default(),
+        );
+    }
+
     pub fn pdb(&mut self, p: &PodDisruptionBudget) {
         assert!(
             self.state.pods.is_empty(),
@@ -428,9 +468,17 @@ impl Builder {
         self.state.pdbs.push(pdb);
     }
 
-    pub fn mesh_config(&mut self, cm: &ConfigMap) -> Result<(), crate::error::Invalid> {
-        if ns(&cm.metadata) == ISTIO_NAMESPACE && name(&cm.metadata) == "istio" {
+    /// A ConfigMap the planner reads: the mesh config (`istio-system/istio`), the module's feature
+    /// flags (`kyma-system/istio-features`) or the provisioning details
+    /// (`kyma-system/kyma-provisioning-info`); any other is ignored.
+    pub fn config_map(&mut self, cm: &ConfigMap) -> Result<(), crate::error::Invalid> {
+        use crate::istio::features;
+        if ns(&cm.metadata) == ISTIO_NAMESPACE && name(&cm.metadata) == MESH_CONFIGMAP {
             self.state.status_port = status_port(cm)?;
+        } else if features::is(cm, features::FEATURES_CONFIGMAP) {
+            self.state.features = Some(features::parse(cm)?);
+        } else if features::is(cm, features::PROVISIONING_CONFIGMAP) {
+            self.state.dual_stack_ip = features::dual_stack_ip(cm)?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod rollout;
 pub mod snapshot;
 pub mod wire;
 
+use crate::istio::features::Features;
 use crate::istio::{Istio, Version};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{Expression, Selector, SelectorExt};
@@ -38,6 +39,8 @@ pub fn opted_out<'a>(mut get: impl FnMut(&str) -> Option<&'a String>) -> Option<
 pub const RESTARTED_AT_ANNOTATION: &str = "istio-rollout/restarted-at";
 /// Pod-template annotation: what the restart was for (target version and settings).
 pub const RESTARTED_FOR_ANNOTATION: &str = "istio-rollout/restarted-for";
+/// Pod-template annotation of the Kyma Istio operator's own restarts.
+pub const OPERATOR_RESTARTED_AT_ANNOTATION: &str = "istio-operator.kyma-project.io/restartedAt";
 
 /// The kinds that own pods, plus `Pod` itself for pods without an owner. What each owner kind
 /// is and does lives in [`kinds`]. Serialised as its name (`"Deployment"`).
@@ -139,10 +142,17 @@ pub struct LiveState {
     pub control_plane: Vec<ControlPlaneImage>,
     /// `defaultConfig.statusPort` of the mesh config (ConfigMap `istio-system/istio`).
     pub status_port: Option<u16>,
+    /// The flags of ConfigMap `kyma-system/istio-features`; `None` when it is absent.
+    pub features: Option<Features>,
+    /// `networkDetails.dualStackIPEnabled` of ConfigMap `kyma-system/kyma-provisioning-info`.
+    pub dual_stack_ip: bool,
     /// Workload objects that own pods, by key.
     pub owners: BTreeMap<ObjectKey, Owner>,
     pub pods: Vec<Pod>,
     pub pdbs: Vec<Pdb>,
+    /// Every Namespace's labels, by name (`--namespace-selector`); empty for a saved live state
+    /// that holds no Namespace objects.
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// What a module release manifest (or the installed manager Deployment) says.
@@ -172,7 +182,20 @@ pub struct Owner {
     pub skip: Option<&'static str>,
     /// The pod template's annotations that this tool owns (`istio-rollout/...`).
     pub template_annotations: BTreeMap<String, String>,
+    /// What the object looked like when read: `apply` compares it right before it patches.
+    pub seen: Seen,
     pub spec: OwnerSpec,
+}
+
+/// The marks of a workload's pod template at one read: a new generation or another operator
+/// restart annotation means someone changed the template since.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// `metadata.generation` (0 when unset).
+    pub generation: i64,
+    /// The Kyma operator's restart annotation on the pod template
+    /// ([`OPERATOR_RESTARTED_AT_ANNOTATION`]).
+    pub operator_restarted_at: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -264,6 +287,32 @@ pub struct Proxy {
     pub limits: ResourcePair,
     /// What the injector recorded in the `PROXY_CONFIG` env var, when it is there and is JSON.
     pub config: Option<CarriedConfig>,
+    /// The traffic init container the injector added beside the sidecar (CNI off or on).
+    pub traffic_init: TrafficInit,
+}
+
+/// Which init container sets up (or checks) the pod's traffic redirection: `istio-init` when
+/// Istio CNI is off, `istio-validation` when it is on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TrafficInit {
+    /// Neither (for example a pod that does not redirect traffic).
+    #[default]
+    None,
+    IstioInit,
+    IstioValidation,
+}
+
+impl TrafficInit {
+    pub const ISTIO_INIT: &'static str = "istio-init";
+    pub const ISTIO_VALIDATION: &'static str = "istio-validation";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrafficInit::None => "none",
+            TrafficInit::IstioInit => Self::ISTIO_INIT,
+            TrafficInit::IstioValidation => Self::ISTIO_VALIDATION,
+        }
+    }
 }
 
 /// The effective ProxyConfig a sidecar was started with (`PROXY_CONFIG`: the mesh defaultConfig

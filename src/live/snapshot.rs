@@ -103,9 +103,10 @@ fn add(b: &mut Builder, doc: Value) -> Result<(), Invalid> {
         ("operator.kyma-project.io", "Istio") => b.istio(typed(doc)?),
         ("", "Pod") => b.pod(typed::<super::wire::PodObject>(doc)?),
         ("policy", "PodDisruptionBudget") => b.pdb(&typed(doc)?),
+        ("", "Namespace") => b.namespace(&typed(doc)?),
         ("", "ConfigMap") => {
             let what = documents::describe(&doc);
-            b.mesh_config(&typed(doc)?).map_err(|e| e.in_object(what))?
+            b.config_map(&typed(doc)?).map_err(|e| e.in_object(what))?
         }
         (group, kind) => {
             // An owner kind; anything else a broad `kubectl get` captured is not needed.
@@ -144,8 +145,14 @@ impl super::kinds::Visit for AddOwner<'_> {
 }
 
 /// `istio-rollout snapshot`: every object the planner reads, as multi-document YAML, written as
-/// it is listed (`managedFields` dropped). `plan --live-state` reads it back.
-pub async fn write_from_cluster(client: &kube::Client, out: &mut dyn std::io::Write) -> Result<()> {
+/// it is listed (`managedFields` dropped). `plan --live-state` reads it back. With `namespaces`,
+/// namespaced objects of other namespaces are left out, except those of the control plane
+/// (`istio-system`, `kyma-system`).
+pub async fn write_from_cluster(
+    client: &kube::Client,
+    namespaces: &[String],
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
     use super::cluster::{self, Object};
     writeln!(
         out,
@@ -159,6 +166,7 @@ pub async fn write_from_cluster(client: &kube::Client, out: &mut dyn std::io::Wr
             Object::Owner(x) => x.to_json(),
             Object::PodDisruptionBudget(x) => serde_json::to_value(x),
             Object::ConfigMap(x) => serde_json::to_value(x),
+            Object::Namespace(x) => serde_json::to_value(x),
         };
         let encode = |what: &Value, source: BoxError| Error::Encode {
             what: documents::describe(what),
@@ -171,8 +179,25 @@ pub async fn write_from_cluster(client: &kube::Client, out: &mut dyn std::io::Wr
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("managedFields");
         }
+        if !in_scope(&v, namespaces) {
+            return Ok(());
+        }
         let doc = serde_saphyr::to_string(&v).map_err(|e| encode(&v, e.into()))?;
         write!(out, "---\n{doc}").map_err(Error::Output)
     };
     cluster::visit(client, &mut write, &mut cluster::Stats::default()).await
+}
+
+/// Whether `snapshot --namespace` keeps the object: cluster-scoped ones, the control plane's
+/// namespaces and the named ones.
+fn in_scope(object: &Value, namespaces: &[String]) -> bool {
+    let Some(ns) = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    else {
+        return true;
+    };
+    namespaces.is_empty()
+        || [super::convert::ISTIO_NAMESPACE, super::KYMA_NAMESPACE].contains(&ns)
+        || namespaces.iter().any(|n| n == ns)
 }

@@ -3,6 +3,7 @@
 //! Level-triggered: every decision compares what pods run now with what git asks for, so after a
 //! successful rollout the same inputs give an empty plan.
 pub mod cr;
+pub mod features;
 pub mod gate;
 pub mod gateway;
 pub mod operator;
@@ -41,6 +42,12 @@ pub enum Reason {
     /// `proxyStatsMatcher.inclusionRegexps` the sidecar started with (its `PROXY_CONFIG`).
     ProxyStatsMatcher,
     IngressGatewayConfig,
+    /// The traffic init container against Istio CNI on or off (`istio-features` `disableCni`).
+    Cni,
+    /// `ISTIO_META_ENABLE_HBONE` against `istio-features` `enableAmbient`.
+    Ambient,
+    /// `ISTIO_DUAL_STACK` missing while `istio-features` `enableDualStack` is on.
+    DualStack,
     Uninstall,
 }
 
@@ -55,6 +62,9 @@ impl Reason {
             Reason::ProxyResources => "proxy-resources",
             Reason::ProxyStatsMatcher => "proxy-stats-matcher",
             Reason::IngressGatewayConfig => "ingress-gateway-config",
+            Reason::Cni => "cni",
+            Reason::Ambient => "ambient",
+            Reason::DualStack => "dual-stack",
             Reason::Uninstall => "uninstall",
         }
     }
@@ -145,6 +155,10 @@ pub struct Entry {
     /// This tool's pod-template annotations as they are now (from an earlier restart).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub template_annotations_before: BTreeMap<String, String>,
+    /// The workload's template marks when planned: `apply` re-reads the workload right before
+    /// it patches and waits instead when someone (the operator) changed it since.
+    #[serde(skip)]
+    pub seen: Option<crate::live::Seen>,
 }
 
 impl Entry {
@@ -187,6 +201,9 @@ pub struct Summary {
     pub skip: usize,
     /// Workloads with sidecars that need nothing.
     pub in_sync: usize,
+    /// Workloads with sidecars that `--namespace`, `--namespace-selector` or `--selector` left
+    /// out: not listed, not judged.
+    pub left_out: usize,
     /// Pods in the listed entries.
     pub pods: usize,
     /// Whether anything is pending (the exit code of `plan` is 1 when true).
@@ -220,8 +237,19 @@ pub struct Options {
     pub exclude: Vec<String>,
     /// Only these namespaces (empty: all).
     pub namespaces: Vec<String>,
+    /// `--selector`: only workloads whose labels match (a bare pod: its own labels).
+    pub selector: Option<LabelFilter>,
+    /// `--namespace-selector`: only workloads in namespaces whose labels match.
+    pub namespace_selector: Option<LabelFilter>,
     /// Leave out `image-rebuild` (same Istio version, another image build).
     pub no_image_rebuild: bool,
+}
+
+/// A label selector and the text it was given as (the plan names it when it leaves a workload out).
+#[derive(Clone, Debug)]
+pub struct LabelFilter {
+    pub text: String,
+    pub selector: kube::core::Selector,
 }
 
 impl Plan {
@@ -242,7 +270,7 @@ pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
     let cr_change = cr::diff(desired, live);
     let gateway = gateway::findings(desired, live, &mut notices);
     let signature = gateway::signature(desired);
-    let (mut workloads, in_sync) = workloads::entries(
+    let (mut workloads, in_sync, left_out) = workloads::entries(
         live,
         &targets,
         gateway,
@@ -261,8 +289,16 @@ pub fn plan(desired: &Desired, live: &LiveState, opts: &Options) -> Plan {
         ))
     });
 
+    if left_out > 0 {
+        notices.push(format!(
+            "{left_out} workload{} with sidecars outside the selection (--namespace, --namespace-selector, --selector) {} not in this plan",
+            if left_out == 1 { "" } else { "s" },
+            if left_out == 1 { "is" } else { "are" }
+        ));
+    }
     let mut summary = Summary {
         in_sync,
+        left_out,
         ..Summary::default()
     };
     for e in &workloads {
@@ -334,6 +370,9 @@ mod names {
             ProxyResources,
             ProxyStatsMatcher,
             IngressGatewayConfig,
+            Cni,
+            Ambient,
+            DualStack,
             Uninstall,
         ];
         check(&reasons, |r| r.as_str());

@@ -80,6 +80,20 @@ pub fn same_meaning(a: &IstioSpec, b: &IstioSpec) -> bool {
     norm(a) == norm(b)
 }
 
+/// Whether the operator has yet to apply git's spec: the live CR's `lastAppliedConfiguration`
+/// does not mean what git's spec means (a CR change synced by its owner but not reconciled yet,
+/// as when `apply` runs as a PostSync hook). `false` without a CR in git or a record to compare.
+pub fn spec_pending(desired: &Desired, live: &LiveState) -> bool {
+    let Some(want) = &desired.istio else {
+        return false;
+    };
+    let name = want.metadata.name.as_deref().unwrap_or("default");
+    match live.istio_cr(NAMESPACE, name).and_then(last_applied) {
+        Some(Ok(applied)) => !same_meaning(&applied.spec, &want.spec),
+        _ => false,
+    }
+}
+
 fn show(versions: &[Version]) -> String {
     format!(
         "{:?}",
@@ -345,6 +359,21 @@ mod tests {
             .unwrap()
             .contains("not Ready")
         );
+    }
+
+    /// A CR synced by its owner but not reconciled yet: its record means another spec.
+    #[test]
+    fn a_spec_not_applied_yet_is_pending() {
+        let d = desired(true);
+        assert!(!spec_pending(&d, &live("Ready", DONE, Some("1.30.2"))));
+        // Recorded the operator's way (metrics always present): the same meaning.
+        let recorded = r#"{"config":{"numTrustedProxies":2,"telemetry":{"metrics":{}}},"IstioTag":"1.29.3-distroless"}"#;
+        assert!(!spec_pending(&d, &live("Ready", recorded, Some("1.29.3"))));
+        let other = r#"{"config":{"numTrustedProxies":1},"IstioTag":"1.30.2-distroless"}"#;
+        assert!(spec_pending(&d, &live("Ready", other, Some("1.30.2"))));
+        // Nothing to compare with: not pending.
+        assert!(!spec_pending(&d, &state(vec![cr("Ready", None)])));
+        assert!(!spec_pending(&desired(false), &live("Ready", other, None)));
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn overrides(annotation: Option<&serde_json::Value>) -> BTreeMap<String, Str
 }
 
 /// The proxy metadata the sidecar started with: `PROXY_CONFIG`'s when it has one, else its env.
-fn metadata(proxy: &Proxy) -> &BTreeMap<String, String> {
+pub fn metadata(proxy: &Proxy) -> &BTreeMap<String, String> {
     proxy
         .config
         .as_ref()

@@ -1,8 +1,9 @@
 //! Why a pod needs a restart: [`check_pod`] runs every rule family, each comparing what the pod
-//! runs with what git asks for (the Istio version here; `prometheus`, `proxy_metadata` and
-//! `resources` in their own files). Nothing remembers the past, so a pod that runs the target is
+//! runs with what git asks for (the Istio version here; `prometheus`, `proxy_metadata`,
+//! `resources` and `features` in their own files). Nothing remembers the past, so a pod that runs the target is
 //! never planned.
 
+use super::features::{self, FeatureTargets};
 use super::proxy_metadata;
 use super::resources::{self, ResourcesTarget};
 use super::{Finding, Reason};
@@ -32,6 +33,8 @@ pub struct Targets {
     /// `spec.config.proxyStatsMatcher.inclusionRegexps`, sorted; unset is none.
     pub proxy_stats_matcher: Vec<String>,
     pub proxy_resources: ResourcesTarget,
+    /// What the module's feature flags (`kyma-system/istio-features`) render into sidecars.
+    pub features: FeatureTargets,
 }
 
 /// The module's own gateways (in `istio-system`, not webhook-injected) are restarted by their
@@ -71,6 +74,10 @@ pub fn check_pod(pod: &Pod, t: &Targets) -> Vec<Finding> {
     out.extend(proxy_metadata::dns_proxying(proxy, &overrides, t));
     out.extend(proxy_metadata::stats_matcher(proxy, annotation.as_ref(), t));
     out.extend(resources::check(pod, proxy, &t.proxy_resources));
+    out.extend(features::cni(proxy, t));
+    let metadata = proxy_metadata::metadata(proxy);
+    out.extend(features::ambient(metadata, &overrides, t));
+    out.extend(features::dual_stack(metadata, &overrides, t));
     out
 }
 

@@ -46,6 +46,7 @@ pub fn targets(desired: &Desired, live: &LiveState) -> Targets {
             resources(cr.map(|c| &c.spec)).as_ref(),
             resources(applied.as_ref()).as_ref(),
         ),
+        features: super::features::FeatureTargets::new(desired, live),
     }
 }
 

@@ -58,6 +58,7 @@ mod tests {
             proxy_image: None,
             istio_version: Some(istio.parse().unwrap()),
             istio_version_from: "test".into(),
+            features: None,
         }
     }
 

@@ -8,6 +8,7 @@ use crate::live::{
     RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, kinds,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::core::SelectorExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -109,7 +110,7 @@ pub(super) fn entries(
     control_plane_ready: bool,
     opts: &super::Options,
     notices: &mut Vec<String>,
-) -> (Vec<Entry>, usize) {
+) -> (Vec<Entry>, usize, usize) {
     let ctx = Ctx {
         live,
         targets,
@@ -183,13 +184,17 @@ pub(super) fn entries(
             ));
         }
     }
-    let total = groups.len();
-    let planned: Vec<Entry> = groups
-        .into_iter()
-        .filter_map(|(key, group)| decide(&ctx, key, group))
-        .collect();
-    let in_sync = total - planned.len();
-    (planned, in_sync)
+    let (mut planned, mut in_sync, mut left_out) = (Vec::new(), 0, 0);
+    for (key, group) in groups {
+        if out_of_scope(&ctx, &key, live.owners.get(&key), &group.pods) {
+            left_out += 1;
+        } else if let Some(e) = decide(&ctx, key, group) {
+            planned.push(e);
+        } else {
+            in_sync += 1;
+        }
+    }
+    (planned, in_sync, left_out)
 }
 
 /// `--exclude` matching: `*` matches any run of characters (`/` included), `?` one character.
@@ -197,10 +202,45 @@ fn glob(pattern: &str, text: &str) -> bool {
     WildMatch::new(pattern).matches(text)
 }
 
-fn excluded(opts: &super::Options, key: &ObjectKey) -> Option<String> {
+/// Why the user's scope leaves the workload out: `--namespace`, `--namespace-selector`,
+/// `--selector` (the owner's labels; a bare pod's own), `--exclude`.
+/// Whether `--namespace`, `--namespace-selector` or `--selector` leave the workload out of the
+/// plan: like `kubectl get -n/-l`, what is not selected is not listed at all (a namespace not in
+/// the live state matches no namespace selector).
+fn out_of_scope(
+    ctx: &Ctx,
+    key: &ObjectKey,
+    owner: Option<&Owner>,
+    pods: &[(&Pod, Findings)],
+) -> bool {
+    let opts = ctx.opts;
     if !opts.namespaces.is_empty() && !opts.namespaces.iter().any(|n| n == &key.namespace) {
-        return Some("namespace not selected by --namespace".into());
+        return true;
     }
+    if let Some(f) = &opts.namespace_selector
+        && !ctx
+            .live
+            .namespaces
+            .get(&key.namespace)
+            .is_some_and(|labels| f.selector.matches(labels))
+    {
+        return true;
+    }
+    if let Some(f) = &opts.selector {
+        let labels = match (owner, &key.kind) {
+            (Some(o), _) => Some(&o.labels),
+            (None, Kind::Pod) => pods.first().map(|(p, _)| &*p.labels),
+            (None, _) => None,
+        };
+        if !labels.is_some_and(|l| f.selector.matches(l)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// `--exclude`: the workload is listed, as a skip.
+fn excluded(opts: &super::Options, key: &ObjectKey) -> Option<String> {
     let short = format!("{}/{}", key.namespace, key.name);
     let long = format!("{}/{}/{}", key.kind, key.namespace, key.name);
     opts.exclude
@@ -437,6 +477,9 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
                 }
             }
         }
+        if operator_deletes_pods(&key.kind, &reasons) {
+            warnings.push(OPERATOR_DELETES.into());
+        }
         if !ctx.control_plane_ready
             && reasons.contains(&Reason::IstioVersion)
             && let Some(t) = ctx.targets.istio
@@ -488,7 +531,31 @@ fn decide(ctx: &Ctx, key: ObjectKey, group: Group) -> Option<Entry> {
                 .unwrap_or_default()
         },
         template_annotations,
+        seen: owner.map(|o| o.seen.clone()),
     })
+}
+
+/// The warning on ownerless ReplicaSets and ReplicationControllers that the operator restarts.
+pub const OPERATOR_DELETES: &str = "the Kyma operator restarts these pods itself by deleting them (a plain delete, not the Eviction API): PodDisruptionBudgets do not hold it back, and this tool cannot prevent it";
+
+/// Whether the Kyma operator's sidecar restarter deletes this workload's pods itself: a
+/// ReplicaSet without owner (one with a Deployment is planned as the Deployment) or a
+/// ReplicationController, for a reason the operator restarts for (its rules compare images,
+/// resources, the Prometheus annotations and, edge-triggered, the proxy settings).
+fn operator_deletes_pods(kind: &Kind, reasons: &[Reason]) -> bool {
+    matches!(kind, Kind::ReplicaSet | Kind::ReplicationController)
+        && reasons.iter().any(|r| {
+            matches!(
+                r,
+                Reason::IstioVersion
+                    | Reason::ImageRebuild
+                    | Reason::PrometheusMerge
+                    | Reason::ProxyResources
+                    | Reason::CompatibilityMode
+                    | Reason::DnsProxying
+                    | Reason::ProxyStatsMatcher
+            )
+        })
 }
 
 fn rolling(rollout: &Option<RolloutState>) -> (Action, String) {
@@ -574,6 +641,11 @@ fn restarted_for(ctx: &Ctx, reasons: &[Reason]) -> String {
             Reason::IngressGatewayConfig => {
                 format!("ingress-gateway-config={}", ctx.gateway_signature)
             }
+            Reason::Cni => format!("cni={}", on_off(t.features.cni)),
+            Reason::Ambient => {
+                format!("ambient={}", on_off(t.features.ambient.unwrap_or_default()))
+            }
+            Reason::DualStack => format!("dual-stack={}", on_off(t.features.dual_stack)),
             Reason::Uninstall => "uninstall".into(),
         })
         .collect::<Vec<_>>()

@@ -173,6 +173,20 @@ impl Sim {
         }
         self.set_settings(&InjectorSettings::kyma_default(istio_version))
             .await?;
+        // No feature flags, no dual-stack provisioning: the module's defaults.
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), KYMA_NAMESPACE);
+        for name in [
+            crate::injector::settings::FEATURES_CONFIGMAP,
+            crate::injector::settings::PROVISIONING_CONFIGMAP,
+        ] {
+            match cms.delete(name, &Default::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("deleting {KYMA_NAMESPACE}/{name}"));
+                }
+            }
+        }
         self.apply_control_plane(module_version, istio_version)
             .await?;
         let spec = json!({});
@@ -252,6 +266,37 @@ impl Sim {
         cms.patch("istio", &Self::apply_params(), &Patch::Apply(body))
             .await
             .context("applying ConfigMap istio-system/istio")?;
+        Ok(())
+    }
+
+    /// Writes the module's feature flags (`kyma-system/istio-features`, key `features`, JSON), as a
+    /// user or a GitOps sync would; the injector reads them on every request.
+    pub async fn set_features(&self, features: &Value) -> Result<()> {
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), KYMA_NAMESPACE);
+        let name = crate::injector::settings::FEATURES_CONFIGMAP;
+        let body = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": KYMA_NAMESPACE},
+            "data": {"features": features.to_string()}
+        });
+        cms.patch(name, &Self::apply_params(), &Patch::Apply(body))
+            .await
+            .with_context(|| format!("applying ConfigMap {KYMA_NAMESPACE}/{name}"))?;
+        Ok(())
+    }
+
+    /// Writes `kyma-system/kyma-provisioning-info` saying whether the cluster is dual-stack.
+    pub async fn set_dual_stack_cluster(&self, dual_stack: bool) -> Result<()> {
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), KYMA_NAMESPACE);
+        let name = crate::injector::settings::PROVISIONING_CONFIGMAP;
+        let body = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": KYMA_NAMESPACE},
+            "data": {"details": format!("networkDetails:\n  dualStackIPEnabled: {dual_stack}\n")}
+        });
+        cms.patch(name, &Self::apply_params(), &Patch::Apply(body))
+            .await
+            .with_context(|| format!("applying ConfigMap {KYMA_NAMESPACE}/{name}"))?;
         Ok(())
     }
 

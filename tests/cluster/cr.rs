@@ -251,3 +251,107 @@ async fn a_killed_apply_continues_and_restarts_nothing_twice() {
         .unwrap();
     assert_eq!(plan.status.code(), Some(0));
 }
+
+/// Fields another field manager set (here an Argo CD sync) and git no longer has are removed by
+/// `apply`, and a field it set to another value is taken over: the live spec ends exactly as git's,
+/// the report names what was removed and who had set it, and planning again is empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_removes_fields_other_managers_set_and_git_dropped() {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let crs: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "kyma-system",
+        &istio_rollout_testenv::sim::istio_resource(),
+    );
+    let theirs = json!({"apiVersion": "operator.kyma-project.io/v1alpha2", "kind": "Istio",
+                        "metadata": {"name": "default", "namespace": "kyma-system"},
+                        "spec": {"compatibilityMode": true,
+                                 "config": {"gatewayExternalTrafficPolicy": "Local"}}});
+    crs.patch(
+        "default",
+        &PatchParams::apply("argocd-controller").force(),
+        &Patch::Apply(&theirs),
+    )
+    .await
+    .unwrap();
+    let cr = "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec:\n  config:\n    gatewayExternalTrafficPolicy: Cluster\n";
+    let repo = support::desired_repo(cr, "1.27.4");
+    let kc = cluster.kubeconfig_path();
+    let want = json!({"config": {"gatewayExternalTrafficPolicy": "Cluster"}});
+
+    let (code, plan, _) =
+        support::run_json(kc, &repo, &["plan", "--namespace", "istio-system"]).await;
+    assert_eq!(code, Some(1), "{plan:#}");
+    assert_eq!(plan["cr"]["action"], "update", "{plan:#}");
+    assert!(
+        plan["cr"]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("-  compatibilityMode: true"),
+        "{plan:#}"
+    );
+
+    let child = command(
+        kc,
+        &repo,
+        &[
+            "apply",
+            "--namespace",
+            "istio-system",
+            "--operator-timeout",
+            "90s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    // Play the operator once the spec is git's.
+    wait::until("the spec to be git's", Duration::from_secs(60), || {
+        let sim = &sim;
+        let want = &want;
+        async move {
+            let cr = sim.cr().await?;
+            Ok((cr.data["spec"] == *want).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    sim.set_cr_status("Ready", &last_applied(&want, "1.29.3"))
+        .await
+        .unwrap();
+    let report = support::succeeded(child).await;
+    assert_eq!(
+        report["cr"],
+        "applied with server-side apply (field manager istio-rollout); removed what git no longer sets: spec.compatibilityMode (set by argocd-controller)",
+        "{report:#}"
+    );
+    let live = sim.cr().await.unwrap();
+    assert_eq!(live.data["spec"], want);
+    // Git's field is now this tool's; the other manager owns nothing of the spec any more.
+    let owners = |manager: &str| -> Option<Value> {
+        live.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .find(|m| m.manager.as_deref() == Some(manager))
+            .and_then(|m| m.fields_v1.as_ref())
+            .map(|f| f.0.clone())
+    };
+    assert!(
+        owners("istio-rollout").is_some_and(|f| f["f:spec"]["f:config"]
+            .get("f:gatewayExternalTrafficPolicy")
+            .is_some()),
+        "{:#?}",
+        live.metadata.managed_fields
+    );
+    assert!(
+        owners("argocd-controller").is_none_or(|f| f.get("f:spec").is_none()),
+        "{:#?}",
+        live.metadata.managed_fields
+    );
+    let (code, again, _) =
+        support::run_json(kc, &repo, &["plan", "--namespace", "istio-system"]).await;
+    assert_eq!(code, Some(0), "{again:#}");
+}

@@ -21,7 +21,7 @@ use std::time::Duration;
 /// The gate Job's command as its manifest says (arguments, environment), with the repository
 /// pointed at this checkout (its HEAD holds examples/gitops/istio), only namespace `ns` planned,
 /// JSON output, and `extra` arguments and environment.
-fn gate(
+pub(crate) fn gate(
     kubeconfig: &Path,
     tmp: &Path,
     ns: &str,

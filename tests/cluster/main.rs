@@ -12,6 +12,7 @@
 mod common;
 
 mod apply;
+mod beside;
 mod cr;
 mod deadline;
 mod gate;

@@ -122,4 +122,103 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
         .unwrap();
     let from_file: Value = serde_json::from_slice(&from_file.stdout).unwrap();
     assert_eq!(from_file, plan);
+
+    // The Namespace labels come from the cluster (list namespaces) and from the snapshot alike.
+    let actions = |p: &Value| -> Vec<String> {
+        p["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["namespace"] == n.as_str())
+            .map(|w| w["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let live_file = ["--live-state", file.to_str().unwrap()];
+    for (selector, want) in [
+        ("istio-injection=enabled", vec!["restart", "manual"]),
+        ("istio-injection in (disabled)", vec!["skip", "skip"]),
+    ] {
+        let args = ["-n", &n, "--namespace-selector", selector];
+        let (_, from_cluster) = plan_json(kubeconfig, &repo, &args);
+        assert_eq!(
+            actions(&from_cluster),
+            want,
+            "--namespace-selector {selector}"
+        );
+        let out = istio_rollout()
+            .args([
+                "plan",
+                "--repo",
+                repo.path().to_str().unwrap(),
+                "--path",
+                "istio",
+                "-o",
+                "json",
+            ])
+            .args(args)
+            .args(live_file)
+            .output()
+            .unwrap();
+        let from_snapshot: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            from_snapshot, from_cluster,
+            "--namespace-selector {selector} from the snapshot"
+        );
+    }
+    // -l on the workloads' labels: a key nobody has selects nothing, its absence everything.
+    let (_, none) = plan_json(kubeconfig, &repo, &["-n", &n, "-l", "no-such-label"]);
+    assert_eq!(actions(&none), ["skip", "skip"]);
+    let (_, all) = plan_json(kubeconfig, &repo, &["-n", &n, "-l", "!no-such-label"]);
+    assert_eq!(actions(&all), ["restart", "manual"]);
+
+    // snapshot -n: only that namespace's workloads, besides the control plane's.
+    let snap = istio_rollout()
+        .args([
+            "snapshot",
+            "-n",
+            &n,
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        snap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&snap.stderr)
+    );
+    let text = String::from_utf8(snap.stdout).unwrap();
+    let docs = crate::common::manifests::yaml_docs(&text, "snapshot -n");
+    for d in &docs {
+        if let Some(ns) = d["metadata"]["namespace"].as_str() {
+            assert!(
+                [n.as_str(), "istio-system", "kyma-system"].contains(&ns),
+                "snapshot -n {n} wrote {} {ns}/{}",
+                d["kind"],
+                d["metadata"]["name"]
+            );
+        }
+    }
+    assert!(docs.iter().any(|d| d["kind"] == "Namespace"));
+    std::fs::write(&file, &text).unwrap();
+    let narrow = istio_rollout()
+        .args([
+            "plan",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--path",
+            "istio",
+            "-o",
+            "json",
+            "-n",
+            &n,
+        ])
+        .args(live_file)
+        .output()
+        .unwrap();
+    let narrow: Value = serde_json::from_slice(&narrow.stdout).unwrap();
+    assert_eq!(
+        narrow, plan,
+        "a snapshot of one namespace plans it as the cluster does"
+    );
 }

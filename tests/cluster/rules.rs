@@ -172,3 +172,140 @@ async fn settings_rules_restart_once_and_converge() {
         String::from_utf8_lossy(&again.stdout)
     );
 }
+
+/// The names of the init containers of the pods labelled `app=<app>` in `ns`, per pod.
+async fn init_containers(client: &kube::Client, ns: &str, app: &str) -> Vec<Vec<String>> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
+    let list = pods
+        .list(&kube::api::ListParams::default().labels(&format!("app={app}")))
+        .await
+        .unwrap();
+    list.items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            p.spec
+                .iter()
+                .flat_map(|s| s.init_containers.iter().flatten())
+                .map(|c| c.name.clone())
+                .collect()
+        })
+        .collect()
+}
+
+/// `disableCni` in git (and synced to the cluster, which the injector reads): the pods injected
+/// with `istio-validation` restart once and come back with `istio-init`; planning again is empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn cni_off_restarts_once_and_converges() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let ns = cluster.namespace("cni", true).await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let n = ns.name().to_string();
+    support::create_deployment(&client, &n, "web", 2).await;
+    wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        init_containers(&client, &n, "web")
+            .await
+            .iter()
+            .all(|c| c.contains(&"istio-validation".to_string()))
+    );
+    let features = json!({"disableCni": true});
+    let repo = support::desired_repo(support::EMPTY_CR, "1.27.4");
+    let cm = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio-features\n  namespace: kyma-system\ndata:\n  features: '{features}'\n"
+    );
+    repo.commit(&[("istio/features.yaml", cm.as_str())], &[], "CNI off");
+    // What the GitOps sync does with that file.
+    sim.set_features(&features).await.unwrap();
+
+    let (plan, report) = support::plan_apply_plan(cluster.kubeconfig_path(), &repo, &n).await;
+    let planned: Vec<(&Value, &Value)> = own(&plan)
+        .into_iter()
+        .map(|e| (&e["name"], &e["reasons"]))
+        .collect();
+    assert_eq!(planned, [(&json!("web"), &json!(["cni"]))], "{plan:#}");
+    let results: Vec<&Value> = own(&report).into_iter().map(|w| &w["result"]).collect();
+    assert_eq!(results, [&json!("restarted")], "{report:#}");
+    let inits = init_containers(&client, &n, "web").await;
+    assert_eq!(inits.len(), 2, "{inits:?}");
+    assert!(
+        inits.iter().all(|c| c.contains(&"istio-init".to_string())
+            && !c.contains(&"istio-validation".to_string())),
+        "{inits:?}"
+    );
+}
+
+/// `enableAmbient` and `enableDualStack` on module 1.32.0 of a dual-stack cluster, from the live
+/// ConfigMap (git holds none): the operator restarts nothing for them, the tool restarts each
+/// sidecar once and the new ones carry `ISTIO_META_ENABLE_HBONE` and `ISTIO_DUAL_STACK`.
+#[tokio::test(flavor = "multi_thread")]
+async fn ambient_and_dual_stack_restart_once_and_converge() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    sim.upgrade("1.32.0", "1.31.0").await.unwrap();
+    sim.wait_control_plane(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let ns = cluster.namespace("ambient", true).await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let n = ns.name().to_string();
+    support::create_deployment(&client, &n, "web", 1).await;
+    wait::deployment_rollout(&client, &n, "web", Duration::from_secs(60))
+        .await
+        .unwrap();
+    sim.set_features(&json!({"enableAmbient": true, "enableDualStack": true}))
+        .await
+        .unwrap();
+    sim.set_dual_stack_cluster(true).await.unwrap();
+    let repo = support::desired_repo(support::EMPTY_CR, "1.32.0");
+
+    let (plan, report) = support::plan_apply_plan(cluster.kubeconfig_path(), &repo, &n).await;
+    let planned: Vec<(&Value, &Value)> = own(&plan)
+        .into_iter()
+        .map(|e| (&e["name"], &e["reasons"]))
+        .collect();
+    assert_eq!(
+        planned,
+        [(&json!("web"), &json!(["ambient", "dual-stack"]))],
+        "{plan:#}"
+    );
+    let results: Vec<&Value> = own(&report).into_iter().map(|w| &w["result"]).collect();
+    assert_eq!(results, [&json!("restarted")], "{report:#}");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &n);
+    let list = pods
+        .list(&kube::api::ListParams::default().labels("app=web"))
+        .await
+        .unwrap();
+    let env: Vec<BTreeMap<String, String>> = list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .flat_map(|p| p.spec.iter())
+        .flat_map(|s| {
+            s.init_containers
+                .iter()
+                .flatten()
+                .chain(s.containers.iter())
+        })
+        .filter(|c| c.name == "istio-proxy")
+        .map(|c| {
+            c.env
+                .iter()
+                .flatten()
+                .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+                .collect()
+        })
+        .collect();
+    assert_eq!(env.len(), 1, "{env:?}");
+    assert_eq!(
+        env[0].get("ISTIO_META_ENABLE_HBONE").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        env[0].get("ISTIO_DUAL_STACK").map(String::as_str),
+        Some("true")
+    );
+}

@@ -142,3 +142,55 @@ pub async fn succeeded(child: tokio::process::Child) -> Value {
     );
     report
 }
+
+/// Runs the tool with `args` against the repository's `istio/` as JSON; (exit code, output,
+/// stderr).
+pub async fn run_json(
+    kc: &Path,
+    repo: &crate::common::repo::TestRepo,
+    args: &[&str],
+) -> (Option<i32>, Value, String) {
+    let mut c = tokio::process::Command::from(crate::common::cli::istio_rollout());
+    c.args(args).args([
+        "--repo",
+        repo.path().to_str().unwrap(),
+        "--path",
+        "istio",
+        "-o",
+        "json",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+    ]);
+    let out = c.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: {e}: {}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code(), v, stderr)
+}
+
+/// The level-triggered round trip in namespace `ns`: `plan` has work (exit 1), `apply` does it
+/// (exit 0, nothing left pending), and `plan` again has none (exit 0). Returns the first plan
+/// and the apply report.
+pub async fn plan_apply_plan(
+    kc: &Path,
+    repo: &crate::common::repo::TestRepo,
+    ns: &str,
+) -> (Value, Value) {
+    let (code, plan, stderr) = run_json(kc, repo, &["plan", "--namespace", ns]).await;
+    assert_eq!(code, Some(1), "the first plan has work: {plan:#}\n{stderr}");
+    let (code, report, stderr) =
+        run_json(kc, repo, &["apply", "--namespace", ns, "--timeout", "2m"]).await;
+    assert_eq!(code, Some(0), "apply: {report:#}\n{stderr}");
+    assert_eq!(report["remaining"]["pending"], false, "{report:#}");
+    let (code, again, stderr) = run_json(kc, repo, &["plan", "--namespace", ns]).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "planning again is empty: {again:#}\n{stderr}"
+    );
+    (plan, report)
+}

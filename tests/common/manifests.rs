@@ -82,22 +82,77 @@ pub fn one(rel: &str) -> Value {
 
 /// The pinned kubectl of the test cluster (it embeds kustomize).
 pub fn kubectl() -> PathBuf {
+    pinned_tool(
+        "K8S_VERSION",
+        "k8s",
+        "kubectl",
+        "just cluster-build` (or `bash hack/cluster/build.sh",
+    )
+}
+
+/// The pinned actionlint (`hack/cluster/build-tools.sh`).
+#[allow(dead_code)] // the offline binary's only
+pub fn actionlint() -> PathBuf {
+    pinned_tool(
+        "ACTIONLINT_VERSION",
+        "actionlint",
+        "actionlint",
+        "bash hack/cluster/build-tools.sh",
+    )
+}
+
+/// The chart's variants (`variant` in charts/istio-rollout/values.yaml), each the kustomize base
+/// of manifests/ of that name.
+pub const CHART_VARIANTS: [&str; 5] = ["base", "argocd", "flux", "cronjob", "readonly"];
+
+/// `helm template` of charts/istio-rollout with `--set` values, parsed.
+pub fn helm_template(sets: &[&str]) -> Vec<Value> {
+    let mut cmd = Command::new(helm());
+    cmd.args(["template", "istio-rollout"])
+        .arg(repo().join("charts/istio-rollout"));
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "helm template {sets:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    yaml_docs(&String::from_utf8(out.stdout).unwrap(), "helm template")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+/// The pinned helm (`hack/cluster/build-tools.sh`).
+pub fn helm() -> PathBuf {
+    pinned_tool(
+        "HELM_VERSION",
+        "helm",
+        "helm",
+        "bash hack/cluster/build-tools.sh",
+    )
+}
+
+/// `<cache>/<dir>-<version>/bin/<bin>`, the version from `hack/cluster/versions.env`; a missing
+/// binary fails the test with the command that builds it.
+fn pinned_tool(var: &str, dir: &str, bin: &str, build: &str) -> PathBuf {
     let versions = read(&repo().join("hack/cluster/versions.env"));
     let version = versions
         .lines()
-        .find_map(|l| l.strip_prefix("K8S_VERSION="))
-        .expect("K8S_VERSION in hack/cluster/versions.env")
+        .find_map(|l| l.strip_prefix(var)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("{var} in hack/cluster/versions.env"))
         .trim();
     let cache = std::env::var_os("ISTIO_ROLLOUT_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/istio-rollout")
         });
-    let path = cache.join(format!("k8s-{version}/bin/kubectl"));
+    let path = cache.join(format!("{dir}-{version}/bin/{bin}"));
     assert!(
         path.is_file(),
-        "{} is missing: build the test cluster's binaries with `just cluster-build` \
-         (or `bash hack/cluster/build.sh`)",
+        "{} is missing: build it with `{build}`",
         path.display()
     );
     path

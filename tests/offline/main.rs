@@ -10,6 +10,7 @@ mod cli;
 mod fixtures;
 mod gate;
 mod git;
+mod habits;
 mod hostile;
 mod manifests;
 mod planner;

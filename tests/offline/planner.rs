@@ -399,6 +399,38 @@ impl TapRemoveProxy for Value {
     }
 }
 
+/// The operator restarts ownerless ReplicaSets and ReplicationControllers by deleting their pods,
+/// past any PodDisruptionBudget: the plan warns on exactly those entries.
+#[test]
+fn the_operator_deleting_pods_itself_is_warned_about() {
+    let old = |p: PodB| p.version("1.29.3");
+    let objects = vec![
+        deployment("a", "dep", 1),
+        replica_set("a", "dep-1", Some("dep"), 1),
+        old(pod("a", "dep-1-x").rs("dep-1")).build(),
+        replica_set("a", "lonely-rs", None, 1),
+        old(pod("a", "lonely-rs-x").rs("lonely-rs")).build(),
+        simple("v1", "ReplicationController", "a", "rc", None),
+        old(pod("a", "rc-x").owner("v1", "ReplicationController", "rc")).build(),
+        stateful_set("a", "sts-od", 1, json!({"type": "OnDelete"})),
+        old(pod("a", "sts-od-0").owner("apps/v1", "StatefulSet", "sts-od")).build(),
+    ];
+    let p = run(json!({}), objects);
+    for (kind, name, warned) in [
+        ("Deployment", "dep", false),
+        ("ReplicaSet", "lonely-rs", true),
+        ("ReplicationController", "rc", true),
+        ("StatefulSet", "sts-od", false),
+    ] {
+        let e = find(&p, kind, "a", name)
+            .unwrap_or_else(|| panic!("{kind} {name} missing: {:#?}", p.workloads));
+        let says = e.warnings.iter().any(|w| {
+            w.contains("deleting them") && w.contains("PodDisruptionBudgets do not hold it back")
+        });
+        assert_eq!(says, warned, "{kind} {name}: {:?}", e.warnings);
+    }
+}
+
 #[test]
 fn actions_by_owner_kind() {
     let old = |p: PodB| p.version("1.29.3");
@@ -583,15 +615,23 @@ fn skips_custom_images_opt_outs_and_user_selectors() {
             exclude: vec!["Deployment/ns/web".into()],
             ..Default::default()
         },
-        Options {
-            namespaces: vec!["other".into()],
-            ..Default::default()
-        },
     ] {
         let p = run_with(&d, web(|p| p.version("1.29.3")), &opts);
         let e = find(&p, "Deployment", "ns", "web").unwrap();
         assert_eq!(e.action, Action::Skip, "{opts:?}");
     }
+    // --namespace leaves other namespaces out of the plan, counted but not listed.
+    let p = run_with(
+        &d,
+        web(|p| p.version("1.29.3")),
+        &Options {
+            namespaces: vec!["other".into()],
+            ..Default::default()
+        },
+    );
+    assert!(find(&p, "Deployment", "ns", "web").is_none());
+    assert_eq!((p.summary.left_out, p.summary.skip), (1, 0));
+    assert!(!p.summary.pending);
     let p = run_with(
         &d,
         web(|p| p.version("1.29.3")),
@@ -603,6 +643,82 @@ fn skips_custom_images_opt_outs_and_user_selectors() {
     assert_eq!(
         find(&p, "Deployment", "ns", "web").unwrap().action,
         Action::Restart
+    );
+}
+
+/// `--selector` matches the workload's labels (a bare pod's own), `--namespace-selector` the
+/// labels of its Namespace in the live state; what they leave out is not in the plan at all (as
+/// `kubectl get -l` lists nothing else), only counted, with a notice.
+#[test]
+fn label_and_namespace_selectors_narrow_the_plan() {
+    use istio_rollout::plan::LabelFilter;
+    let filter = |text: &str| {
+        Some(LabelFilter {
+            text: text.into(),
+            selector: istio_rollout::selector::parse(text).unwrap(),
+        })
+    };
+    let d = desired(json!({}), T);
+    let mut objects = web(|p| p.version("1.29.3"));
+    objects[0]["metadata"]["labels"] = json!({"app": "web", "tier": "front"});
+    objects.push(
+        pod("ns", "bare")
+            .version("1.29.3")
+            .label("app", "tool")
+            .build(),
+    );
+    objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "ns", "labels": {"team": "shop"}}}));
+    // The entry's action, or None when the selection left it out (then counted, with a notice).
+    let with = |objects: &Vec<Value>, opts: &Options, kind: &str, name: &str| {
+        let p = run_with(&d, objects.clone(), opts);
+        match find(&p, kind, "ns", name) {
+            Some(e) => (Some(e.action), e.note.clone()),
+            None => {
+                assert!(p.summary.left_out > 0, "{opts:?}");
+                assert!(
+                    p.notices
+                        .iter()
+                        .any(|n| n.contains("outside the selection")),
+                    "{:?}",
+                    p.notices
+                );
+                (None, String::new())
+            }
+        }
+    };
+    let action = |opts: &Options, kind: &str, name: &str| with(&objects, opts, kind, name);
+    let sel = |s: &str| Options {
+        selector: filter(s),
+        ..Default::default()
+    };
+    assert_eq!(
+        action(&sel("app=web"), "Deployment", "web").0,
+        Some(Action::Restart)
+    );
+    assert_eq!(action(&sel("app=web"), "Pod", "bare").0, None);
+    // A bare pod is matched on its own labels, which the live model keeps whole for it.
+    assert_eq!(
+        action(&sel("app in (tool)"), "Pod", "bare").0,
+        Some(Action::Manual)
+    );
+    assert_eq!(action(&sel("tier!=front"), "Deployment", "web").0, None);
+
+    let ns_sel = |s: &str| Options {
+        namespace_selector: filter(s),
+        ..Default::default()
+    };
+    assert_eq!(
+        action(&ns_sel("team=shop"), "Deployment", "web").0,
+        Some(Action::Restart)
+    );
+    assert_eq!(action(&ns_sel("team=ops"), "Deployment", "web").0, None);
+    // Without the Namespace object nothing can match.
+    let mut objects = objects.clone();
+    objects.pop();
+    assert_eq!(
+        with(&objects, &ns_sel("team=shop"), "Deployment", "web").0,
+        None
     );
 }
 

@@ -2,7 +2,6 @@
 //! what `just release-check` checks (a release build there takes minutes; CI does not run it).
 
 use crate::common::cli::istio_rollout;
-use assert_cmd::prelude::*;
 use std::path::PathBuf;
 
 fn repo_file(name: &str) -> String {
@@ -12,11 +11,61 @@ fn repo_file(name: &str) -> String {
 
 #[test]
 fn binary_starts_and_names_its_version() {
-    istio_rollout()
-        .arg("--version")
-        .assert()
-        .success()
-        .stdout(format!("istio-rollout {}\n", env!("CARGO_PKG_VERSION")));
+    let out = istio_rollout().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let prefix = format!("istio-rollout {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&prefix),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The image names its commit although its build context has no .git: the Dockerfile passes it
+/// to build.rs as a build argument, and copies build.rs.
+#[test]
+fn dockerfile_stamps_the_commit() {
+    let dockerfile = repo_file("Dockerfile");
+    assert!(dockerfile.lines().any(|l| l == "ARG ISTIO_ROLLOUT_COMMIT="));
+    assert!(dockerfile.contains("COPY Cargo.toml Cargo.lock build.rs ./"));
+    assert!(repo_file("build.rs").contains("\"ISTIO_ROLLOUT_COMMIT\""));
+}
+
+#[test]
+fn license_and_changelog() {
+    let license = repo_file("LICENSE");
+    assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
+    assert!(
+        license.contains("END OF TERMS AND CONDITIONS"),
+        "the full text"
+    );
+    assert!(repo_file("Cargo.toml").contains("license = \"Apache-2.0\""));
+    // Keep a Changelog: the newest version section first, the present version of Cargo.toml.
+    let changelog = repo_file("CHANGELOG.md");
+    assert!(changelog.starts_with("# Changelog\n"));
+    assert!(changelog.contains("[Keep a Changelog]"));
+    let first = changelog
+        .lines()
+        .find(|l| l.starts_with("## ["))
+        .expect("a version section");
+    assert!(
+        first.starts_with(&format!("## [{}]", env!("CARGO_PKG_VERSION"))),
+        "CHANGELOG.md starts with the version in Cargo.toml: {first}"
+    );
+    for line in changelog.lines().filter(|l| l.starts_with("### ")) {
+        assert!(
+            [
+                "### Added",
+                "### Changed",
+                "### Deprecated",
+                "### Removed",
+                "### Fixed",
+                "### Security"
+            ]
+            .contains(&line),
+            "CHANGELOG.md: {line} is not a Keep a Changelog heading"
+        );
+    }
 }
 
 #[test]
@@ -79,7 +128,13 @@ fn dockerfile_matches_release_check() {
     );
     // The build context holds what cargo needs for the workspace.
     let ignore = repo_file(".dockerignore");
-    for path in ["!Cargo.toml", "!Cargo.lock", "!src/", "!testenv/"] {
+    for path in [
+        "!Cargo.toml",
+        "!Cargo.lock",
+        "!build.rs",
+        "!src/",
+        "!testenv/",
+    ] {
         assert!(
             ignore.lines().any(|l| l == path),
             ".dockerignore lets {path} through"

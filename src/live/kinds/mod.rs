@@ -28,8 +28,8 @@ mod replication_controller;
 mod stateful_set;
 
 use super::convert::Builder;
-use super::{Kind, ModuleRelease, ObjectKey, Owner, OwnerRef, OwnerSpec};
-use super::{TOOL_PREFIX, opted_out};
+use super::{Kind, ModuleRelease, ObjectKey, Owner, OwnerRef, OwnerSpec, Seen};
+use super::{OPERATOR_RESTARTED_AT_ANNOTATION, TOOL_PREFIX, opted_out};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PodSpec, ReplicationController};
@@ -178,6 +178,13 @@ fn owner<K: OwnerKind>(o: &K, template: Option<&ObjectMeta>, spec: OwnerSpec) ->
         labels: meta.labels.clone().unwrap_or_default(),
         skip: opted_out(|k| meta.annotations.as_ref().and_then(|a| a.get(k))),
         template_annotations: tool_annotations(template),
+        seen: Seen {
+            generation: meta.generation.unwrap_or(0),
+            operator_restarted_at: template
+                .and_then(|m| m.annotations.as_ref())
+                .and_then(|a| a.get(OPERATOR_RESTARTED_AT_ANNOTATION))
+                .cloned(),
+        },
         spec,
     }
 }

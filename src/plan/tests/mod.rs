@@ -4,6 +4,7 @@
 
 mod control_plane;
 mod cr_and_defaults;
+mod features;
 mod gate;
 mod gateways;
 mod image_rebuild;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, Pod, Probe,
-    ResourceRequirements, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    ObjectFieldSelector, Pod, Probe, ResourceRequirements, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -32,7 +32,13 @@ pub const ANNOTATION_PROXY_CONFIG: &str = "proxy.istio.io/config";
 pub const PROXY_CONFIG_ENV: &str = "PROXY_CONFIG";
 
 pub const PROXY_CONTAINER: &str = "istio-proxy";
+/// The init container that checks the redirection Istio CNI set up (CNI on).
 pub const VALIDATION_CONTAINER: &str = "istio-validation";
+/// The init container that sets up the redirection itself (CNI off, `disableCni`).
+pub const INIT_CONTAINER: &str = "istio-init";
+/// Proxy metadata of `enableAmbient` (module 1.32.0+) and `enableDualStack` (1.31.0+).
+pub const HBONE_ENV: &str = "ISTIO_META_ENABLE_HBONE";
+pub const DUAL_STACK_ENV: &str = "ISTIO_DUAL_STACK";
 
 /// Proxy metadata env that compatibility mode adds to the sidecar, by installed Istio minor.
 /// From 1.25 on the compatibility flags are istiod-only and sidecars get none.
@@ -87,6 +93,12 @@ pub fn mesh_default_config(settings: &InjectorSettings, minor: u32) -> serde_jso
         for (k, v) in DNS_PROXYING_ENV {
             metadata.insert(k.to_string(), (*v).into());
         }
+    }
+    if settings.features.ambient {
+        metadata.insert(HBONE_ENV.to_string(), "true".into());
+    }
+    if settings.features.dual_stack {
+        metadata.insert(DUAL_STACK_ENV.to_string(), "true".into());
     }
     let mut config = serde_json::json!({
         "statusPort": settings.status_port,
@@ -183,33 +195,71 @@ pub fn inject(pod: &Pod, settings: &InjectorSettings) -> Result<Option<Pod>> {
         &app_containers,
         &proxy_config,
     );
-    let validation = Container {
-        name: VALIDATION_CONTAINER.to_string(),
-        image: Some(image.clone()),
-        args: Some(strings(&[
-            "istio-iptables",
-            "--run-validation",
-            "--skip-rule-apply",
-        ])),
-        security_context: Some(proxy_security_context()),
-        resources: proxy.resources.clone(),
-        ..Default::default()
+    // With Istio CNI the node agent redirects traffic and `istio-validation` only checks it;
+    // without it (`disableCni`) `istio-init` sets up iptables itself, privileged.
+    let (traffic_init, traffic_name) = if settings.features.disable_cni {
+        (
+            Container {
+                name: INIT_CONTAINER.to_string(),
+                image: Some(image.clone()),
+                args: Some(strings(&[
+                    "istio-iptables",
+                    "-p",
+                    "15001",
+                    "-z",
+                    "15006",
+                    "-u",
+                    "1337",
+                    "-m",
+                    "REDIRECT",
+                    "-i",
+                    "*",
+                    "-x",
+                    "",
+                    "-b",
+                    "*",
+                    "-d",
+                    "15090,15021,15020",
+                    "--log_output_level=default:info",
+                ])),
+                security_context: Some(init_security_context()),
+                resources: proxy.resources.clone(),
+                ..Default::default()
+            },
+            INIT_CONTAINER,
+        )
+    } else {
+        (
+            Container {
+                name: VALIDATION_CONTAINER.to_string(),
+                image: Some(image.clone()),
+                args: Some(strings(&[
+                    "istio-iptables",
+                    "--run-validation",
+                    "--skip-rule-apply",
+                ])),
+                security_context: Some(proxy_security_context()),
+                resources: proxy.resources.clone(),
+                ..Default::default()
+            },
+            VALIDATION_CONTAINER,
+        )
     };
 
     let mut out = pod.clone();
     let out_spec = out.spec.as_mut().expect("checked above");
-    let mut init_containers = vec![validation];
+    let mut init_containers = vec![traffic_init];
     let status_init: Vec<&str>;
     let status_containers: Vec<&str>;
     if native {
         proxy.restart_policy = Some("Always".to_string());
         init_containers.push(proxy);
-        status_init = vec![VALIDATION_CONTAINER, PROXY_CONTAINER];
+        status_init = vec![traffic_name, PROXY_CONTAINER];
         status_containers = vec![];
     } else {
         // Istio puts the regular sidecar after the application containers.
         out_spec.containers.push(proxy);
-        status_init = vec![VALIDATION_CONTAINER];
+        status_init = vec![traffic_name];
         status_containers = vec![PROXY_CONTAINER];
     }
     // Istio's init containers run before the pod's own ones.
@@ -314,6 +364,23 @@ fn proxy_security_context() -> SecurityContext {
         run_as_group: Some(1337),
         run_as_non_root: Some(true),
         run_as_user: Some(1337),
+        ..Default::default()
+    }
+}
+
+/// `istio-init` changes the pod's iptables: root with NET_ADMIN and NET_RAW.
+fn init_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            add: Some(strings(&["NET_ADMIN", "NET_RAW"])),
+            drop: Some(strings(&["ALL"])),
+        }),
+        privileged: Some(false),
+        read_only_root_filesystem: Some(false),
+        run_as_group: Some(0),
+        run_as_non_root: Some(false),
+        run_as_user: Some(0),
         ..Default::default()
     }
 }
@@ -479,6 +546,7 @@ fn proxy_volumes() -> Vec<Volume> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::injector::Features;
     use k8s_openapi::api::core::v1::PodSpec;
     use kube::api::ObjectMeta;
 
@@ -616,6 +684,50 @@ mod tests {
                     .contains_key(ANNOTATION_PROMETHEUS_PATH)
             );
         }
+    }
+
+    #[test]
+    fn feature_flags_pick_the_init_container_and_add_proxy_metadata() {
+        let names = |p: &Pod| -> Vec<String> {
+            let spec = p.spec.as_ref().unwrap();
+            spec.init_containers
+                .iter()
+                .flatten()
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        let mut settings = InjectorSettings::kyma_default("1.30.2");
+        let out = inject(&pod(&[]), &settings).unwrap().unwrap();
+        assert_eq!(names(&out), [VALIDATION_CONTAINER, PROXY_CONTAINER]);
+        let env = env_of(proxy_of(&out));
+        assert!(!env.contains_key(HBONE_ENV) && !env.contains_key(DUAL_STACK_ENV));
+
+        settings.features = Features {
+            disable_cni: true,
+            ambient: true,
+            dual_stack: true,
+        };
+        let out = inject(&pod(&[]), &settings).unwrap().unwrap();
+        assert_eq!(names(&out), [INIT_CONTAINER, PROXY_CONTAINER]);
+        let status: serde_json::Value =
+            serde_json::from_str(&out.metadata.annotations.as_ref().unwrap()[ANNOTATION_STATUS])
+                .unwrap();
+        assert_eq!(
+            status["initContainers"],
+            serde_json::json!([INIT_CONTAINER, PROXY_CONTAINER])
+        );
+        let proxy = proxy_of(&out);
+        let env = env_of(proxy);
+        assert_eq!(env[HBONE_ENV], "true");
+        assert_eq!(env[DUAL_STACK_ENV], "true");
+        let config: serde_json::Value = serde_json::from_str(&env[PROXY_CONFIG_ENV]).unwrap();
+        assert_eq!(config["proxyMetadata"][HBONE_ENV], "true");
+        assert_eq!(config["proxyMetadata"][DUAL_STACK_ENV], "true");
+        // A regular sidecar gets the same init container.
+        let out = inject(&pod(&[(ANNOTATION_NATIVE_SIDECAR, "false")]), &settings)
+            .unwrap()
+            .unwrap();
+        assert_eq!(names(&out), [INIT_CONTAINER]);
     }
 
     #[test]

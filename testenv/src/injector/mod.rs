@@ -1,6 +1,7 @@
 //! The simulated sidecar injector: what Istio's injection webhook does to a new pod, reduced to
 //! the parts that decide whether a sidecar restart is needed (image, native or regular sidecar,
-//! status annotation, Prometheus merge annotations, proxy metadata env, resources).
+//! status annotation, Prometheus merge annotations, proxy metadata env, resources, the
+//! `istio-init` / `istio-validation` init container of the module's feature flags).
 //!
 //! - [`settings`]: what the injector injects ([`InjectorSettings`]) and where the cluster keeps
 //!   it ([`read_settings`]).
@@ -21,8 +22,8 @@ pub use inject::{
     ANNOTATION_PROMETHEUS_PATH, ANNOTATION_PROMETHEUS_PORT, ANNOTATION_PROMETHEUS_SCRAPE,
     ANNOTATION_PROXY_CONFIG, ANNOTATION_PROXY_CPU, ANNOTATION_PROXY_CPU_LIMIT,
     ANNOTATION_PROXY_IMAGE, ANNOTATION_PROXY_MEMORY, ANNOTATION_PROXY_MEMORY_LIMIT,
-    ANNOTATION_STATUS, DNS_PROXYING_ENV, PROXY_CONFIG_ENV, PROXY_CONTAINER, VALIDATION_CONTAINER,
-    compatibility_env, inject,
+    ANNOTATION_STATUS, DNS_PROXYING_ENV, DUAL_STACK_ENV, HBONE_ENV, INIT_CONTAINER,
+    PROXY_CONFIG_ENV, PROXY_CONTAINER, VALIDATION_CONTAINER, compatibility_env, inject,
 };
 pub use server::{review, serve, tls_config};
 
@@ -38,5 +39,6 @@ pub fn proxy_image(p: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
         .and_then(|c| c.image.clone())
 }
 pub use settings::{
-    ISTIO_NAMESPACE, InjectorSettings, SETTINGS_CONFIGMAP, SETTINGS_KEY, read_settings,
+    Features, ISTIO_NAMESPACE, InjectorSettings, SETTINGS_CONFIGMAP, SETTINGS_KEY, read_features,
+    read_settings,
 };

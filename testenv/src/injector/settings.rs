@@ -43,6 +43,99 @@ pub struct InjectorSettings {
     /// `spec.config.proxyStatsMatcher.inclusionRegexps` (mesh `defaultConfig.proxyStatsMatcher`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_stats_matcher: Option<Vec<String>>,
+    /// What the module's feature flags render (ConfigMap `kyma-system/istio-features`): not kept
+    /// in the settings ConfigMap but read beside it on every request ([`read_features`]).
+    #[serde(skip)]
+    pub features: Features,
+}
+
+/// The module's feature flags as the operator renders them into the mesh, with its version
+/// gates applied ([`read_features`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `disableCni`: `istio-init` instead of `istio-validation`.
+    pub disable_cni: bool,
+    /// `enableAmbient` on module 1.32.0+: proxy metadata `ISTIO_META_ENABLE_HBONE=true`.
+    pub ambient: bool,
+    /// `enableDualStack` on module 1.31.0+ of a dual-stack cluster: `ISTIO_DUAL_STACK=true`.
+    pub dual_stack: bool,
+}
+
+/// Namespace of the module, its feature flags and the provisioning details.
+pub const KYMA_NAMESPACE: &str = "kyma-system";
+/// The module's feature flags (key [`FEATURES_KEY`], JSON).
+pub const FEATURES_CONFIGMAP: &str = "istio-features";
+pub const FEATURES_KEY: &str = "features";
+/// The provisioning details (key `details`, YAML; `networkDetails.dualStackIPEnabled`).
+pub const PROVISIONING_CONFIGMAP: &str = "kyma-provisioning-info";
+
+/// The feature flags the injector renders: `kyma-system/istio-features` (absent: all off), gated
+/// by the module version (the manager Deployment's `app.kubernetes.io/version`) and, for dual
+/// stack, by `kyma-system/kyma-provisioning-info`. One request when no flag for sidecars is on.
+pub async fn read_features(client: &kube::Client) -> Result<Features> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), KYMA_NAMESPACE);
+    let Some(cm) = cms.get_opt(FEATURES_CONFIGMAP).await? else {
+        return Ok(Features::default());
+    };
+    let raw = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(FEATURES_KEY))
+        .map(String::as_str)
+        .unwrap_or("{}");
+    let flags: serde_json::Value =
+        serde_json::from_str(if raw.trim().is_empty() { "{}" } else { raw })
+            .with_context(|| format!("parsing {KYMA_NAMESPACE}/{FEATURES_CONFIGMAP}"))?;
+    let flag = |k: &str| flags.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+    let mut out = Features {
+        disable_cni: flag("disableCni"),
+        ..Features::default()
+    };
+    let (ambient, dual_stack) = (flag("enableAmbient"), flag("enableDualStack"));
+    if !ambient && !dual_stack {
+        return Ok(out);
+    }
+    let module = module_version(client).await?;
+    let since =
+        |minor: u64| module.is_some_and(|(major, m)| major > 1 || (major == 1 && m >= minor));
+    out.ambient = ambient && since(32);
+    if dual_stack && since(31) {
+        let details = cms
+            .get_opt(PROVISIONING_CONFIGMAP)
+            .await?
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("details").cloned());
+        if let Some(details) = details {
+            let v: serde_json::Value = serde_saphyr::from_str(&details)
+                .with_context(|| format!("parsing {KYMA_NAMESPACE}/{PROVISIONING_CONFIGMAP}"))?;
+            out.dual_stack = v
+                .pointer("/networkDetails/dualStackIPEnabled")
+                .and_then(serde_json::Value::as_bool)
+                == Some(true);
+        }
+    }
+    Ok(out)
+}
+
+/// `(major, minor)` of the installed module (the manager Deployment's version label).
+async fn module_version(client: &kube::Client) -> Result<Option<(u64, u64)>> {
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), KYMA_NAMESPACE);
+    let Some(d) = deployments.get_opt(crate::sim::MANAGER_DEPLOYMENT).await? else {
+        return Ok(None);
+    };
+    let version = d
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(crate::sim::MODULE_VERSION_LABEL))
+        .cloned()
+        .unwrap_or_default();
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+    Ok(match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => Some((major, minor)),
+        _ => None,
+    })
 }
 
 fn default_status_port() -> u16 {
@@ -72,6 +165,7 @@ impl InjectorSettings {
                 ..Default::default()
             },
             proxy_stats_matcher: None,
+            features: Features::default(),
         }
     }
 
@@ -108,7 +202,9 @@ pub async fn read_settings(client: &kube::Client) -> Result<InjectorSettings> {
         .with_context(|| {
             format!("ConfigMap {ISTIO_NAMESPACE}/{SETTINGS_CONFIGMAP} has no key {SETTINGS_KEY}")
         })?;
-    serde_json::from_str(raw).with_context(|| {
+    let mut settings: InjectorSettings = serde_json::from_str(raw).with_context(|| {
         format!("parsing {SETTINGS_KEY} of {ISTIO_NAMESPACE}/{SETTINGS_CONFIGMAP}")
-    })
+    })?;
+    settings.features = read_features(client).await?;
+    Ok(settings)
 }

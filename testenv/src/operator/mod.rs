@@ -459,16 +459,30 @@ impl Runner {
                 )
             })
             .collect();
-        if generations
+        // As in the operator, each CR's own change reconciles that CR: only the oldest's
+        // reconciles the module; a newer CR's just goes to Warning (OlderCRExists).
+        let oldest = oldest(&crs).and_then(|cr| cr.metadata.uid.clone());
+        let changed: Vec<&String> = generations
             .iter()
-            .any(|(uid, g)| state.generations.get(uid) != Some(g))
-        {
+            .filter(|(uid, g)| state.generations.get(*uid) != Some(g))
+            .map(|(uid, _)| uid)
+            .collect();
+        if changed.iter().any(|uid| Some(*uid) == oldest.as_ref()) {
             triggers.push("spec".to_string());
         }
         if state.requeue_at.is_some_and(|at| at <= Instant::now()) {
             triggers.push("requeue".to_string());
         }
         if triggers.is_empty() {
+            if !changed.is_empty() {
+                for cr in crs.iter().filter(|cr| {
+                    cr.metadata.uid != oldest
+                        && changed.contains(&&cr.metadata.uid.clone().unwrap_or_default())
+                }) {
+                    self.not_the_oldest(cr, &crs).await;
+                }
+                state.generations = generations;
+            }
             return Ok(());
         }
         state.mode = Mode::Autonomous;
@@ -513,35 +527,12 @@ impl Runner {
 
     /// Reconciles the oldest CR; the others get Warning (OlderCRExists).
     async fn reconcile_all(&self, crs: &[DynamicObject], module: &Module) -> Outcome {
-        let created = |cr: &DynamicObject| cr.metadata.creation_timestamp.clone().map(|t| t.0);
-        let mut oldest = &crs[0];
-        for cr in crs {
-            // As the operator: a later CR with the same timestamp wins the tie.
-            if created(cr) <= created(oldest) {
-                oldest = cr;
-            }
-        }
+        let oldest = oldest(crs).expect("at least one CR");
         for cr in crs
             .iter()
             .filter(|cr| cr.metadata.uid != oldest.metadata.uid)
         {
-            let mut status = CrStatus::of(cr);
-            status.ready(
-                "False",
-                "OlderCRExists",
-                "This Istio custom resource is not the oldest one and does not represent the module state",
-            );
-            let description = format!(
-                "Stopped Istio CR reconciliation: only Istio CR {} in {} reconciles the module",
-                oldest.metadata.name.as_deref().unwrap_or_default(),
-                KYMA_NAMESPACE
-            );
-            if let Err(e) = self
-                .write_cr_status(cr, "Warning", &description, &status)
-                .await
-            {
-                tracing::error!("{e:#}");
-            }
+            self.not_the_oldest(cr, crs).await;
         }
         match self.reconcile(oldest, module).await {
             Ok(outcome) => outcome,
@@ -554,6 +545,28 @@ impl Runner {
                     .await;
                 Outcome::Error
             }
+        }
+    }
+
+    /// A CR that is not the oldest: Warning, OlderCRExists; nothing else happens.
+    async fn not_the_oldest(&self, cr: &DynamicObject, crs: &[DynamicObject]) {
+        let oldest = oldest(crs).expect("at least one CR");
+        let mut status = CrStatus::of(cr);
+        status.ready(
+            "False",
+            "OlderCRExists",
+            "This Istio custom resource is not the oldest one and does not represent the module state",
+        );
+        let description = format!(
+            "Stopped Istio CR reconciliation: only Istio CR {} in {} reconciles the module",
+            oldest.metadata.name.as_deref().unwrap_or_default(),
+            KYMA_NAMESPACE
+        );
+        if let Err(e) = self
+            .write_cr_status(cr, "Warning", &description, &status)
+            .await
+        {
+            tracing::error!("{e:#}");
         }
     }
 
@@ -1110,6 +1123,19 @@ impl Runner {
             .with_context(|| format!("parsing {KYMA_NAMESPACE}/{FEATURES_CONFIGMAP}"))?;
         Ok(features["disableCni"].as_bool().unwrap_or(false))
     }
+}
+
+/// The CR that reconciles the module: the oldest by creationTimestamp (as the operator: a later
+/// CR with the same timestamp wins the tie).
+fn oldest(crs: &[DynamicObject]) -> Option<&DynamicObject> {
+    let created = |cr: &DynamicObject| cr.metadata.creation_timestamp.clone().map(|t| t.0);
+    let mut oldest = crs.first()?;
+    for cr in crs {
+        if created(cr) <= created(oldest) {
+            oldest = cr;
+        }
+    }
+    Some(oldest)
 }
 
 /// The module's default sidecar resources (those of [`InjectorSettings::kyma_default`]).

@@ -127,6 +127,17 @@ async fn every_manifest_is_accepted_by_the_api_server() {
         }
         pods.extend(pod_templates(&objects));
     }
+    // The chart's variants, rendered with helm, as the kustomize bases are.
+    for variant in CHART_VARIANTS {
+        for o in helm_template(&[&format!("variant={variant}")]) {
+            dry_run(
+                &client,
+                &o,
+                &format!("charts/istio-rollout variant={variant}"),
+            )
+            .await;
+        }
+    }
     for (file, what) in STANDALONE {
         if what.contains("dry-run") {
             for o in yaml_file(file) {

@@ -21,7 +21,22 @@ fn is_strings(v: &Value) -> bool {
 /// Every (verb, group, resource) a ClusterRole of manifests/ grants, asserting that its rules
 /// list names only (no wildcards).
 fn granted(rel: &str) -> BTreeSet<(String, String, String)> {
-    let role = one(rel);
+    granted_by(&one(rel), rel)
+}
+
+/// [`granted`] of the chart's ClusterRole `name` in `variant` (rendered with helm): the checks
+/// of the manifests' roles below cover the chart's too.
+fn chart_role(variant: &str, name: &str) -> BTreeSet<(String, String, String)> {
+    let objects = helm_template(&[&format!("variant={variant}")]);
+    let role = objects
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("the chart's variant {variant} has ClusterRole {name}"));
+    granted_by(role, &format!("charts/istio-rollout variant={variant}"))
+}
+
+/// [`granted`] of a ClusterRole object.
+fn granted_by(role: &Value, rel: &str) -> BTreeSet<(String, String, String)> {
     let mut granted = BTreeSet::new();
     for rule in role["rules"].as_array().unwrap() {
         for key in ["apiGroups", "resources", "verbs"] {
@@ -99,9 +114,11 @@ fn attrs(verb: &str, group: &str, resource: &str, ns: Option<&str>) -> ResourceA
 /// everything the planner reads, namespaced lists of the control plane (the operator wait's
 /// `read_operator_view`), the mesh ConfigMap, gets of workloads and pods, server-side apply
 /// (patch, and create for a CR that does not exist yet), evictions and events.
-const USED: [(&str, &str, &str, bool); 26] = [
+const USED: [(&str, &str, &str, bool); 28] = [
     // (verb, group, resource, cluster-wide)
     ("list", "operator.kyma-project.io", "istios", true),
+    ("list", "", "namespaces", true),
+    ("get", "operator.kyma-project.io", "istios", false),
     ("patch", "operator.kyma-project.io", "istios", false),
     ("create", "operator.kyma-project.io", "istios", false),
     ("list", "apps", "deployments", true),
@@ -128,6 +145,32 @@ const USED: [(&str, &str, &str, bool); 26] = [
     ("create", "", "pods/eviction", false),
     ("create", "events.k8s.io", "events", false),
 ];
+
+/// The ConfigMaps it gets by name (namespace, name): the mesh config, the module's feature flags
+/// and the provisioning details; the same list as the reader's.
+const CONFIG_MAPS: [(&str, &str); 3] = [
+    ("istio-system", "istio"),
+    ("kyma-system", "istio-features"),
+    ("kyma-system", "kyma-provisioning-info"),
+];
+
+#[test]
+fn the_config_maps_are_the_ones_the_reader_gets() {
+    assert_eq!(CONFIG_MAPS, istio_rollout::live::cluster::CONFIG_MAPS);
+}
+
+/// Names each ConfigMap of [`CONFIG_MAPS`] that `user` may not get.
+async fn config_maps_denied(client: &kube::Client, user: &str) -> Vec<String> {
+    let mut denied = Vec::new();
+    for (ns, name) in CONFIG_MAPS {
+        let mut cm = attrs("get", "", "configmaps", Some(ns));
+        cm.name = Some(name.into());
+        if !allowed(client, user, cm).await {
+            denied.push(format!("get configmaps {ns}/{name}"));
+        }
+    }
+    denied
+}
 
 /// What it must never be able to do.
 const NEVER: [(&str, &str, &str); 14] = [
@@ -156,13 +199,18 @@ async fn rbac_is_exactly_what_the_tool_uses() {
 
     // No wildcards anywhere, and nothing beyond the table above.
     let granted = granted("base/clusterrole.yaml");
+    assert_eq!(
+        chart_role("base", "istio-rollout"),
+        granted,
+        "the chart's ClusterRole grants what manifests/base grants"
+    );
     let mut used: BTreeSet<(String, String, String)> = USED
         .iter()
         .map(|(v, g, r, _)| (v.to_string(), g.to_string(), r.to_string()))
         .collect();
     // kube's event recorder patches an event it has sent before (a series).
     used.insert(("patch".into(), "events.k8s.io".into(), "events".into()));
-    // The mesh ConfigMap, by name.
+    // The ConfigMaps of CONFIG_MAPS, by name.
     used.insert(("get".into(), "".into(), "configmaps".into()));
     let extra: Vec<_> = granted.difference(&used).collect();
     assert!(
@@ -177,11 +225,7 @@ async fn rbac_is_exactly_what_the_tool_uses() {
             denied.push(format!("{verb} {resource}.{group}"));
         }
     }
-    let mut cm = attrs("get", "", "configmaps", Some("istio-system"));
-    cm.name = Some("istio".into());
-    if !allowed(&client, SERVICE_ACCOUNT, cm).await {
-        denied.push("get configmaps istio-system/istio".into());
-    }
+    denied.extend(config_maps_denied(&client, SERVICE_ACCOUNT).await);
     assert!(denied.is_empty(), "the ServiceAccount lacks: {denied:?}");
 
     let mut too_much = Vec::new();
@@ -199,7 +243,7 @@ async fn rbac_is_exactly_what_the_tool_uses() {
     let mut other_cm = attrs("get", "", "configmaps", Some("istio-system"));
     other_cm.name = Some("sim-injector".into());
     if allowed(&client, SERVICE_ACCOUNT, other_cm).await {
-        too_much.push("get configmaps other than istio".into());
+        too_much.push("get configmaps other than those of CONFIG_MAPS".into());
     }
     assert!(too_much.is_empty(), "the ServiceAccount may: {too_much:?}");
 }
@@ -373,6 +417,11 @@ async fn the_gate_reads_what_plan_reads_and_writes_nothing() {
 
     // The read-only role grants the reads and nothing else.
     let granted = granted("readonly/clusterrole.yaml");
+    assert_eq!(
+        chart_role("readonly", "istio-rollout-read"),
+        granted,
+        "the chart's read-only ClusterRole grants what manifests/readonly grants"
+    );
     let mut reads: BTreeSet<(String, String, String)> = USED
         .iter()
         .filter(|(_, _, _, cluster_wide)| *cluster_wide)
@@ -390,11 +439,7 @@ async fn the_gate_reads_what_plan_reads_and_writes_nothing() {
             denied.push(format!("{verb} {resource}.{group}"));
         }
     }
-    let mut cm = attrs("get", "", "configmaps", Some("istio-system"));
-    cm.name = Some("istio".into());
-    if !allowed(&client, &user, cm).await {
-        denied.push("get configmaps istio-system/istio".into());
-    }
+    denied.extend(config_maps_denied(&client, &user).await);
     assert!(
         denied.is_empty(),
         "the gate's ServiceAccount lacks: {denied:?}"
@@ -419,7 +464,7 @@ async fn the_gate_reads_what_plan_reads_and_writes_nothing() {
     let mut other_cm = attrs("get", "", "configmaps", Some("istio-system"));
     other_cm.name = Some("sim-injector".into());
     if allowed(&client, &user, other_cm).await {
-        too_much.push("get configmaps other than istio".into());
+        too_much.push("get configmaps other than those of CONFIG_MAPS".into());
     }
     assert!(
         too_much.is_empty(),

@@ -13,6 +13,7 @@
 //! ServiceAccount) is in `tests/cluster/manifests/`.
 
 mod argocd;
+mod chart;
 mod flux;
 mod gate;
 mod jobs;

@@ -85,3 +85,106 @@ fn pull_request_workflow_is_sound() {
             .any(|p| p == &json!(format!("{istio_path}/**")))
     );
 }
+
+const RELEASE: &str = "examples/github-actions/istio-rollout-release.yaml";
+
+/// Both example workflows pass a real actionlint (built from the Go module proxy,
+/// `hack/cluster/build-tools.sh`): expressions, contexts, action inputs, job permissions.
+/// shellcheck is left out (no registry ships it for every machine); `bash -n` covers the scripts.
+#[test]
+fn both_workflows_pass_actionlint() {
+    for wf in [WORKFLOW, RELEASE] {
+        let out = Command::new(actionlint())
+            .args(["-no-color", "-shellcheck=", "-pyflakes="])
+            .arg(repo().join(wf))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "actionlint {wf}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // And actionlint is no rubber stamp: a job without runs-on fails it.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "on: push\njobs:\n  x:\n    steps:\n      - run: echo ${{ github.nope }}\n",
+    )
+    .unwrap();
+    let out = Command::new(actionlint())
+        .arg("-shellcheck=")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "actionlint rejects a broken workflow"
+    );
+}
+
+/// The release workflow: on a version tag, builds the binary, an SBOM, checksums, and an image
+/// signed with cosign, and publishes them with the CHANGELOG section as notes.
+#[test]
+fn release_workflow_is_sound() {
+    let text = read(&repo().join(RELEASE));
+    let wf = yaml_docs(&text, RELEASE).remove(0);
+    assert_eq!(wf["on"]["push"]["tags"], json!(["v*"]));
+    let job = &wf["jobs"]["release"];
+    for (perm, level) in [
+        ("contents", "write"),
+        ("packages", "write"),
+        ("id-token", "write"),
+    ] {
+        assert_eq!(job["permissions"][perm], level, "permissions.{perm}");
+    }
+    let steps = job["steps"].as_array().unwrap();
+    let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
+    for action in [
+        "actions/checkout@",
+        "docker/build-push-action@",
+        "anchore/sbom-action@",
+        "sigstore/cosign-installer@",
+    ] {
+        assert!(
+            uses.iter().any(|u| u.starts_with(action)),
+            "{RELEASE}: uses {action}"
+        );
+    }
+    let mut scripts = String::new();
+    for step in steps {
+        if let Some(run) = step["run"].as_str() {
+            assert!(
+                !run.contains("${{"),
+                "{RELEASE}, step {}: values go through env",
+                step["name"]
+            );
+            let out = Command::new("bash")
+                .args(["-n", "-c", run])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{RELEASE}, step {}: bash -n",
+                step["name"]
+            );
+            scripts.push_str(run);
+        }
+    }
+    for needle in [
+        "cargo build --release --locked --bin istio-rollout",
+        "sha256sum",
+        "cosign sign",
+        "cosign attest",
+        "gh release create",
+        "CHANGELOG.md",
+        "ISTIO_ROLLOUT_COMMIT=",
+    ] {
+        assert!(
+            scripts.contains(needle),
+            "{RELEASE}: the scripts use `{needle}`"
+        );
+    }
+}
