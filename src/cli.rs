@@ -146,6 +146,8 @@ pub struct ClusterArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
+    /// One line per workload, grouped by namespace (for large plans).
+    Compact,
     Markdown,
     Json,
 }

@@ -269,6 +269,7 @@ pub fn plan(args: PlanArgs, stdout_is_terminal: bool) -> Result<PlanConfig> {
         cluster: cluster(args.cluster)?,
         output: match args.output {
             OutputFormat::Text => Format::Text,
+            OutputFormat::Compact => Format::Compact,
             OutputFormat::Markdown => Format::Markdown,
             OutputFormat::Json => Format::Json,
         },

@@ -1,5 +1,6 @@
 //! Turns a [`Plan`](crate::plan::Plan) into what people and programs read. Pure: writes to any
 //! `io::Write`.
+pub mod compact;
 pub mod gate;
 pub mod json;
 pub mod markdown;
@@ -12,6 +13,8 @@ use crate::plan::{Action, Plan};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
+    /// One line per workload, grouped by namespace.
+    Compact,
     Markdown,
     Json,
 }
@@ -24,14 +27,27 @@ pub fn render(
 ) -> std::io::Result<()> {
     match format {
         Format::Text => text::render(plan, color, out)?,
+        Format::Compact => compact::render(plan, out)?,
         Format::Markdown => markdown::render(plan, out)?,
         Format::Json => return json::render(plan, out),
     }
     match (&plan.gate, format) {
-        (Some(g), Format::Text) => gate::text(g, out),
+        (Some(g), Format::Text | Format::Compact) => gate::text(g, out),
         (Some(g), Format::Markdown) => gate::markdown(g, out),
         _ => Ok(()),
     }
+}
+
+/// The workloads and pods of the run of entries that starts `entries` and shares its namespace
+/// (the plan keeps a namespace's entries together, Kyma workloads first).
+pub fn run_of_namespace(entries: &[crate::plan::Entry]) -> (usize, usize) {
+    let Some(first) = entries.first() else {
+        return (0, 0);
+    };
+    entries
+        .iter()
+        .take_while(|e| e.namespace == first.namespace)
+        .fold((0, 0), |(n, p), e| (n + 1, p + e.pods.len()))
 }
 
 /// `1 pod`, `3 pods`.

@@ -10,7 +10,7 @@ use std::io::{Result, Write};
 
 pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> Result<()> {
     match format {
-        Format::Text => text(report, out),
+        Format::Text | Format::Compact => text(report, out),
         Format::Markdown => markdown(report, out),
         Format::Json => json(report, out),
     }

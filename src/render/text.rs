@@ -145,7 +145,20 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "Workloads ({}):", legend.join("  "))?;
         writeln!(out)?;
     }
-    for e in &plan.workloads {
+    let mut namespace: Option<&str> = None;
+    for (i, e) in plan.workloads.iter().enumerate() {
+        if namespace != Some(e.namespace.as_str()) {
+            namespace = Some(&e.namespace);
+            let (n, pods) = super::run_of_namespace(&plan.workloads[i..]);
+            let header = format!(
+                "── {} ({} workload{}, {})",
+                e.namespace,
+                n,
+                if n == 1 { "" } else { "s" },
+                super::pods(pods)
+            );
+            writeln!(out, "{}", p.paint(&header, Style::new().bold()))?;
+        }
         let head = format!(
             "{} {} {} {}/{}",
             symbol(e.action),

@@ -136,7 +136,8 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
     let live_file = ["--live-state", file.to_str().unwrap()];
     for (selector, want) in [
         ("istio-injection=enabled", vec!["restart", "manual"]),
-        ("istio-injection in (disabled)", vec!["skip", "skip"]),
+        // Not selected: not in the plan at all, only counted (summary.left_out).
+        ("istio-injection in (disabled)", vec![]),
     ] {
         let args = ["-n", &n, "--namespace-selector", selector];
         let (_, from_cluster) = plan_json(kubeconfig, &repo, &args);
@@ -145,6 +146,9 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
             want,
             "--namespace-selector {selector}"
         );
+        if want.is_empty() {
+            assert_eq!(from_cluster["summary"]["left_out"], 2, "{from_cluster:#}");
+        }
         let out = istio_rollout()
             .args([
                 "plan",
@@ -167,7 +171,8 @@ async fn plan_reads_the_cluster_and_snapshot_round_trips() {
     }
     // -l on the workloads' labels: a key nobody has selects nothing, its absence everything.
     let (_, none) = plan_json(kubeconfig, &repo, &["-n", &n, "-l", "no-such-label"]);
-    assert_eq!(actions(&none), ["skip", "skip"]);
+    assert!(actions(&none).is_empty(), "{none:#}");
+    assert_eq!(none["summary"]["left_out"], 2, "{none:#}");
     let (_, all) = plan_json(kubeconfig, &repo, &["-n", &n, "-l", "!no-such-label"]);
     assert_eq!(actions(&all), ["restart", "manual"]);
 

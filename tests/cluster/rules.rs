@@ -249,6 +249,11 @@ async fn ambient_and_dual_stack_restart_once_and_converge() {
     sim.wait_control_plane(Duration::from_secs(60))
         .await
         .unwrap();
+    // What the operator records once it installed 1.31.0 (the passive simulation does not):
+    // from module 1.31 apply waits for that record, not for Ready.
+    sim.set_cr_status("Ready", &last_applied(&json!({}), "1.31.0"))
+        .await
+        .unwrap();
     let ns = cluster.namespace("ambient", true).await.unwrap();
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();

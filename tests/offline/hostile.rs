@@ -662,6 +662,17 @@ fn rendered_names_cannot_break_markdown_or_the_terminal() {
             assert!(!text.contains('\u{1b}'), "{text}");
         }
     }
+    // Compact: the same escapes, no ESC, one line per name.
+    let a = plan_live(&r, live, &["-o", "compact"]).code(1);
+    let compact = out(&a).0;
+    assert!(
+        compact.contains("esc\\x1b[2Jseq") && compact.contains("line\\nbreak"),
+        "{compact}"
+    );
+    assert!(
+        !compact.contains('\u{1b}') && !compact.contains('\u{202e}'),
+        "{compact}"
+    );
     // JSON keeps the exact names (its own escaping).
     let a = plan_live(&r, live, &["-o", "json"]).code(1);
     let v: Value = serde_json::from_str(&out(&a).0).unwrap();

@@ -44,6 +44,51 @@ fn markdown() {
 }
 
 #[test]
+fn compact() {
+    insta::assert_snapshot!(rendered(&example_plan(), Format::Compact, false));
+}
+
+/// The text and compact forms group the workloads by namespace: one header per namespace, each
+/// namespace's entries together under it, with its counts.
+#[test]
+fn text_and_compact_are_grouped_by_namespace() {
+    let p = example_plan();
+    for (format, header) in [
+        (Format::Text, "── shop (11 workloads, 21 pods)"),
+        (Format::Compact, "shop (11 workloads, 21 pods)"),
+    ] {
+        let out = rendered(&p, format, false);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines.iter().filter(|l| **l == header).count(),
+            1,
+            "{format:?}: {out}"
+        );
+        let mut namespaces: Vec<&str> = p.workloads.iter().map(|e| e.namespace.as_str()).collect();
+        namespaces.dedup();
+        let headers = lines
+            .iter()
+            .filter(|l| {
+                namespaces
+                    .iter()
+                    .any(|n| l.trim_start_matches("── ").starts_with(&format!("{n} (")))
+            })
+            .count();
+        assert_eq!(
+            headers,
+            namespaces.len(),
+            "{format:?}: one header per namespace"
+        );
+    }
+    let compact = rendered(&p, Format::Compact, false);
+    assert_eq!(
+        compact.lines().filter(|l| l.starts_with("  ")).count(),
+        p.workloads.len(),
+        "one line per workload"
+    );
+}
+
+#[test]
 fn json() {
     let out = rendered(&example_plan(), Format::Json, false);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

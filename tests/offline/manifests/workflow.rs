@@ -6,7 +6,8 @@ use std::process::Command;
 
 const WORKFLOW: &str = "examples/github-actions/istio-rollout-plan.yaml";
 
-/// The pull-request workflow: only actions/checkout and `gh`, shell steps that parse, no
+/// The pull-request workflow: only actions/checkout, actions/upload-artifact (the full JSON
+/// plan, linked from the comment) and `gh`, shell steps that parse, no
 /// `${{ }}` expansion inside scripts (values go through env), one marker to find the comment
 /// again, and the plan in markdown with its exit code.
 #[test]
@@ -21,14 +22,19 @@ fn pull_request_workflow_is_sound() {
     assert_eq!(wf["permissions"]["pull-requests"], "write");
     let jobs = wf["jobs"].as_object().expect("jobs");
     let mut scripts = String::new();
+    let mut uploads = Vec::new();
     for (name, job) in jobs {
         assert!(job["runs-on"].is_string(), "job {name}: runs-on");
         for step in job["steps"].as_array().expect("steps") {
             if let Some(uses) = step["uses"].as_str() {
                 assert!(
-                    uses.starts_with("actions/checkout@"),
-                    "job {name}: {uses}: only actions/checkout is used; the rest is gh and docker"
+                    uses.starts_with("actions/checkout@")
+                        || uses.starts_with("actions/upload-artifact@"),
+                    "job {name}: {uses}: only actions/checkout and actions/upload-artifact are used; the rest is gh and docker"
                 );
+                if uses.starts_with("actions/upload-artifact@") {
+                    uploads.push(step.clone());
+                }
                 continue;
             }
             let run = step["run"]
@@ -52,6 +58,23 @@ fn pull_request_workflow_is_sound() {
             scripts.push_str(run);
         }
     }
+    // The full plan as JSON, uploaded, and the comment links to it.
+    assert_eq!(uploads.len(), 1, "one upload of the full plan");
+    assert!(
+        uploads[0]["with"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("plan.json")),
+        "{:?}",
+        uploads[0]
+    );
+    assert!(
+        scripts.contains("--output json"),
+        "the JSON plan is rendered"
+    );
+    assert!(
+        scripts.contains("$PLAN_URL"),
+        "the comment links to the artifact"
+    );
     let env = &jobs["plan"]["env"];
     let marker = env["MARKER"].as_str().expect("env MARKER");
     assert!(
