@@ -401,12 +401,19 @@ where
                 REACHED.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(v);
             }
-            Ok(Err(e @ kube::Error::Api(_))) if !is_retried(&e) => {
+            Ok(Err(e @ kube::Error::Api(_))) if !is_retried(&e) && !denied_while_settling(&e) => {
                 REACHED.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(Error::api(what, e));
             }
-            Ok(Err(e)) => Some(e),
-            Err(_) => None,
+            Ok(Err(e @ kube::Error::Api(_))) => Some(e),
+            Ok(Err(e)) => {
+                unreachable_now();
+                Some(e)
+            }
+            Err(_) => {
+                unreachable_now();
+                None
+            }
         };
         let next = delays.next().unwrap_or(Duration::from_secs(10));
         let budget = if REACHED.load(std::sync::atomic::Ordering::Relaxed) {
@@ -441,6 +448,33 @@ where
 /// The status answers worth another attempt: too many requests and server errors.
 fn is_retried(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 429 || s.code >= 500)
+}
+
+/// How long after the API server was last unreachable a 401 or 403 is taken for its
+/// authorizer still warming up: a restarted kube-apiserver answers before its RBAC caches have
+/// synced, and denies what the ServiceAccount may do for a few seconds (seen in the chaos suite's
+/// restart). Past this, a denial is final and names the permission.
+const SETTLE_AFTER_OUTAGE: Duration = Duration::from_secs(30);
+
+/// Milliseconds since [`EPOCH`] when a request last found the API server unreachable (0: never).
+static LAST_UNREACHABLE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static EPOCH: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+fn unreachable_now() {
+    let ms = EPOCH.elapsed().as_millis().max(1) as u64;
+    LAST_UNREACHABLE.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A 401 or 403 within [`SETTLE_AFTER_OUTAGE`] of the API server being unreachable.
+fn denied_while_settling(e: &kube::Error) -> bool {
+    let kube::Error::Api(s) = e else {
+        return false;
+    };
+    let last = LAST_UNREACHABLE.load(std::sync::atomic::Ordering::Relaxed);
+    (s.code == 401 || s.code == 403)
+        && last > 0
+        && EPOCH.elapsed().as_millis() as u64 <= last + SETTLE_AFTER_OUTAGE.as_millis() as u64
 }
 
 /// A ConfigMap read from the cluster: not the input's fault, though named like it.
