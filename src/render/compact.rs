@@ -1,6 +1,7 @@
 //! `--output compact`: one line per workload, grouped by namespace (like `flux diff`), for plans
 //! of hundreds of workloads. What needs a person keeps its note; restarts show their reasons.
 
+use super::text::symbol;
 use super::{counts, pods, short_commit, version_change};
 use crate::plan::cr::CrAction;
 use crate::plan::{Action, Entry, Plan};
@@ -9,17 +10,6 @@ use std::io::{Result, Write};
 /// A value from the input, on one line with its control characters shown escaped.
 fn c(s: &str) -> std::borrow::Cow<'_, str> {
     crate::escape::control(s)
-}
-
-fn symbol(a: Action) -> &'static str {
-    match a {
-        Action::Restart => "~",
-        Action::Evict => ">",
-        Action::Manual => "!",
-        Action::Blocked => "x",
-        Action::Wait => "…",
-        Action::Skip => "-",
-    }
 }
 
 /// `~ Deployment cart  3 pods  istio-version, prometheus-merge  (1 warning)`

@@ -7,7 +7,8 @@ use crate::plan::{Action, Plan};
 use owo_colors::{OwoColorize, Style};
 use std::io::{Result, Write};
 
-fn symbol(a: Action) -> &'static str {
+/// The one-character mark of an action (also in the compact form).
+pub(super) fn symbol(a: Action) -> &'static str {
     match a {
         Action::Restart => "~",
         Action::Evict => ">",
