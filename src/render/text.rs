@@ -153,7 +153,7 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
             let (n, pods) = super::run_of_namespace(&plan.workloads[i..]);
             let header = format!(
                 "── {} ({} workload{}, {})",
-                e.namespace,
+                c(&e.namespace),
                 n,
                 if n == 1 { "" } else { "s" },
                 super::pods(pods)
