@@ -23,7 +23,8 @@ pub async fn execute(
     opts: &ApplyOptions,
 ) -> Vec<Outcome> {
     let runs = |e: &Entry| matches!(e.action, Action::Restart | Action::Evict | Action::Wait);
-    let bar = progress_bar(opts.progress, entries.iter().filter(|e| runs(e)).count());
+    let total = entries.iter().filter(|e| runs(e)).count();
+    let bar = progress_bar(opts.progress, total);
     // Each entry's slot in the plan's order; the runnable ones are filled as they finish.
     let mut outcomes: Vec<Option<Outcome>> = entries
         .iter()
@@ -40,7 +41,6 @@ pub async fn execute(
     let mut finished = futures::stream::iter(entries.iter().enumerate().filter(|(_, e)| runs(e)))
         .map(|(i, e)| async move { (i, bounded(client, recorder, e, *target, opts).await) })
         .buffer_unordered(opts.max_concurrent.max(1));
-    let total = entries.iter().filter(|e| runs(e)).count();
     let mut done = 0;
     while let Some((i, o)) = finished.next().await {
         done += 1;

@@ -76,15 +76,7 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
     for (i, e) in plan.workloads.iter().enumerate() {
         if namespace != Some(e.namespace.as_str()) {
             namespace = Some(&e.namespace);
-            let (n, p) = super::run_of_namespace(&plan.workloads[i..]);
-            writeln!(
-                out,
-                "{} ({} workload{}, {})",
-                c(&e.namespace),
-                n,
-                if n == 1 { "" } else { "s" },
-                pods(p)
-            )?;
+            writeln!(out, "{}", super::namespace_header(&plan.workloads[i..]))?;
         }
         writeln!(out, "{}", line(e))?;
     }

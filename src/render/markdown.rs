@@ -135,8 +135,8 @@ fn section(md: &mut String, action: Action, entries: &[&Entry]) -> usize {
     let mut out = format!(
         "<details><summary>{} ({}, {})</summary>\n\n{said_once}| kind | workload | pods | why | notes |\n|---|---|---:|---|---|\n",
         action.as_str(),
-        workloads(entries.len()),
-        pods(entries.iter().map(|e| e.pods.len()).sum())
+        super::workloads(entries.len()),
+        super::pods(entries.iter().map(|e| e.pods.len()).sum())
     );
     // Room kept for rolling up whatever does not fit: a row per namespace.
     let namespaces: BTreeSet<&str> = entries.iter().map(|e| e.namespace.as_str()).collect();
@@ -186,18 +186,6 @@ fn section(md: &mut String, action: Action, entries: &[&Entry]) -> usize {
     rest.len()
 }
 
-fn workloads(n: usize) -> String {
-    if n == 1 {
-        "1 workload".into()
-    } else {
-        format!("{n} workloads")
-    }
-}
-
-fn pods(n: usize) -> String {
-    super::pods(n)
-}
-
 /// The heading and the desired-state line that the plan's and the apply report's markdown share.
 pub(super) fn heading(md: &mut String, command: &str, status: &str, s: &crate::desired::Source) {
     let _ = writeln!(md, "### istio-rollout {command}: {status}\n");
@@ -240,7 +228,7 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         let _ = writeln!(
             md,
             "**Needs a person: {}** ({} manual, {} blocked), listed first below.\n",
-            workloads(people),
+            super::workloads(people),
             plan.summary.manual,
             plan.summary.blocked
         );

@@ -38,16 +38,32 @@ pub fn render(
     }
 }
 
-/// The workloads and pods of the run of entries that starts `entries` and shares its namespace
-/// (the plan keeps a namespace's entries together, Kyma workloads first).
-pub fn run_of_namespace(entries: &[crate::plan::Entry]) -> (usize, usize) {
+/// `shop (11 workloads, 21 pods)`: the header of the run of entries that starts `entries` and
+/// shares its namespace (the plan keeps a namespace's entries together, Kyma workloads first);
+/// the namespace escaped for the terminal.
+pub fn namespace_header(entries: &[crate::plan::Entry]) -> String {
     let Some(first) = entries.first() else {
-        return (0, 0);
+        return String::new();
     };
-    entries
+    let (n, p) = entries
         .iter()
         .take_while(|e| e.namespace == first.namespace)
-        .fold((0, 0), |(n, p), e| (n + 1, p + e.pods.len()))
+        .fold((0, 0), |(n, p), e| (n + 1, p + e.pods.len()));
+    format!(
+        "{} ({}, {})",
+        crate::escape::control(&first.namespace),
+        workloads(n),
+        pods(p)
+    )
+}
+
+/// `1 workload`, `3 workloads`.
+pub fn workloads(n: usize) -> String {
+    if n == 1 {
+        "1 workload".into()
+    } else {
+        format!("{n} workloads")
+    }
 }
 
 /// `1 pod`, `3 pods`.

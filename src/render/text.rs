@@ -150,14 +150,7 @@ pub fn render(plan: &Plan, color: bool, out: &mut dyn Write) -> Result<()> {
     for (i, e) in plan.workloads.iter().enumerate() {
         if namespace != Some(e.namespace.as_str()) {
             namespace = Some(&e.namespace);
-            let (n, pods) = super::run_of_namespace(&plan.workloads[i..]);
-            let header = format!(
-                "── {} ({} workload{}, {})",
-                c(&e.namespace),
-                n,
-                if n == 1 { "" } else { "s" },
-                super::pods(pods)
-            );
+            let header = format!("── {}", super::namespace_header(&plan.workloads[i..]));
             writeln!(out, "{}", p.paint(&header, Style::new().bold()))?;
         }
         let head = format!(
