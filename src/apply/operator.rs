@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::istio::Version;
 use crate::live::cluster::{self, Stats};
 use crate::live::{LiveState, ObjectKey, Seen};
-use crate::plan::operator::caught_up;
+use crate::plan::operator::{caught_up, warning_for_manual_restarts};
 use crate::plan::{Options as PlanOptions, Plan};
 use crate::poll::{self, Backoff, Check, Wait};
 use kube::Client;
@@ -24,6 +24,29 @@ pub fn ready_while_restarting(plan: &Plan) -> bool {
         .any(|m| m >= from)
 }
 
+/// Whether the CR's status says nothing about the operator's restarts: from module 1.31
+/// ([`ready_while_restarting`]), or a CR `Warning` for manual restarts, which stays as it is
+/// while the operator reconciles a newer spec and restarts for it.
+fn status_silent_on_restarts(
+    desired: &Desired,
+    live: &LiveState,
+    plan: &Plan,
+) -> Option<&'static str> {
+    if ready_while_restarting(plan) {
+        return Some("module 1.31 and later keep the CR Ready while it restarts");
+    }
+    let name = desired
+        .istio
+        .as_ref()?
+        .metadata
+        .name
+        .as_deref()
+        .unwrap_or("default");
+    live.istio_cr(crate::istio::cr::NAMESPACE, name)
+        .filter(|cr| warning_for_manual_restarts(cr))
+        .map(|_| "the CR stays Warning for manual restarts while it restarts")
+}
+
 /// The operator's restart marks of every workload: its annotation on the pod template and the
 /// generation.
 fn marks(live: &LiveState) -> BTreeMap<&ObjectKey, &Seen> {
@@ -33,14 +56,14 @@ fn marks(live: &LiveState) -> BTreeMap<&ObjectKey, &Seen> {
 /// Waits until the operator's restarts have come to rest: two full reads `poll` apart in which no
 /// workload's template changed (no new `istio-operator.kyma-project.io/restartedAt`, no new
 /// generation), so that this run does not restart what the operator is about to. Bounded by the
-/// operator timeout. Returns the plan of the last read.
+/// operator timeout. Returns the plan of the last read. `because` says why the status cannot tell.
 async fn at_rest(
     client: &Client,
     desired: &Desired,
     popts: &PlanOptions,
     opts: &ApplyOptions,
-    live: LiveState,
-    plan: Plan,
+    (live, plan): (LiveState, Plan),
+    because: &str,
 ) -> Result<Plan, Wait<Error>> {
     let mut last = (live, plan);
     // The first comparison is one `poll` after the read that saw the operator caught up.
@@ -55,9 +78,9 @@ async fn at_rest(
             if quiet {
                 Ok(Check::Done(plan))
             } else {
-                let why = "the operator's restarts to come to rest (module 1.31 and later keep the CR Ready while it restarts)";
+                let why = format!("the operator's restarts to come to rest ({because})");
                 tracing::info!(waiting_for = why, "waiting for the Istio operator");
-                Ok(Check::Pending(why.to_string()))
+                Ok(Check::Pending(why))
             }
         },
     )
@@ -104,10 +127,11 @@ pub async fn wait(
     )
     .await;
     let waited = match waited {
-        Ok((live, plan)) if ready_while_restarting(&plan) => {
-            at_rest(client, desired, popts, opts, live, plan).await
-        }
-        other => other.map(|(_, plan)| plan),
+        Ok((live, plan)) => match status_silent_on_restarts(desired, &live, &plan) {
+            Some(because) => at_rest(client, desired, popts, opts, (live, plan), because).await,
+            None => Ok(plan),
+        },
+        Err(e) => Err(e),
     };
     match waited {
         Ok(plan) => {

@@ -295,11 +295,12 @@ fn control_plane_images<'a>(
     }
 }
 
-/// `defaultConfig.statusPort` from the mesh ConfigMap.
-pub fn status_port(cm: &ConfigMap) -> Result<Option<u16>, crate::error::Invalid> {
+/// `defaultConfig.statusPort` and the sidecar settings ([`Mesh`]) from the mesh ConfigMap; both
+/// `None` without its `mesh` key.
+pub fn mesh(cm: &ConfigMap) -> Result<(Option<u16>, Option<Mesh>), crate::error::Invalid> {
     use crate::error::Invalid;
     let Some(mesh) = cm.data.as_ref().and_then(|d| d.get("mesh")) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let in_mesh = |e: Invalid| Invalid::Field {
         field: "data.mesh",
@@ -307,18 +308,38 @@ pub fn status_port(cm: &ConfigMap) -> Result<Option<u16>, crate::error::Invalid>
     };
     let value: serde_json::Value =
         serde_saphyr::from_str(mesh).map_err(|e| in_mesh(Invalid::Yaml(Box::new(e))))?;
-    match value.pointer("/defaultConfig/statusPort") {
-        None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                in_mesh(Invalid::Message(format!(
-                    "defaultConfig.statusPort `{v}` is not a port"
-                )))
-            }),
-    }
+    let port = match value.pointer("/defaultConfig/statusPort") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| {
+                    in_mesh(Invalid::Message(format!(
+                        "defaultConfig.statusPort `{v}` is not a port"
+                    )))
+                })?,
+        ),
+    };
+    let mut stats_inclusion: Vec<String> = value
+        .pointer("/defaultConfig/proxyStatsMatcher/inclusionRegexps")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    stats_inclusion.sort();
+    stats_inclusion.dedup();
+    let settings = Mesh {
+        prometheus_merge: value.get("enablePrometheusMerge").and_then(|v| v.as_bool()),
+        dns_capture: value
+            .pointer("/defaultConfig/proxyMetadata/ISTIO_META_DNS_CAPTURE")
+            .and_then(|v| v.as_str())
+            == Some("true"),
+        stats_inclusion,
+    };
+    Ok((port, Some(settings)))
 }
 
 /// Collects objects one at a time into a [`LiveState`]. PodDisruptionBudgets must come before
@@ -474,7 +495,7 @@ impl Builder {
     pub fn config_map(&mut self, cm: &ConfigMap) -> Result<(), crate::error::Invalid> {
         use crate::istio::features;
         if ns(&cm.metadata) == ISTIO_NAMESPACE && name(&cm.metadata) == MESH_CONFIGMAP {
-            self.state.status_port = status_port(cm)?;
+            (self.state.status_port, self.state.mesh) = mesh(cm)?;
         } else if features::is(cm, features::FEATURES_CONFIGMAP) {
             self.state.features = Some(features::parse(cm)?);
         } else if features::is(cm, features::PROVISIONING_CONFIGMAP) {

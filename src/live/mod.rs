@@ -142,6 +142,8 @@ pub struct LiveState {
     pub control_plane: Vec<ControlPlaneImage>,
     /// `defaultConfig.statusPort` of the mesh config (ConfigMap `istio-system/istio`).
     pub status_port: Option<u16>,
+    /// The sidecar settings the operator installed into the mesh config; `None` without it.
+    pub mesh: Option<Mesh>,
     /// The flags of ConfigMap `kyma-system/istio-features`; `None` when it is absent.
     pub features: Option<Features>,
     /// `networkDetails.dualStackIPEnabled` of ConfigMap `kyma-system/kyma-provisioning-info`.
@@ -153,6 +155,20 @@ pub struct LiveState {
     /// Every Namespace's labels, by name (`--namespace-selector`); empty for a saved live state
     /// that holds no Namespace objects.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// What the mesh config (ConfigMap `istio-system/istio`, key `mesh`) says about the settings the
+/// operator renders from the CR for new sidecars. It shows what the operator has installed when
+/// its `lastAppliedConfiguration` does not (a CR in Warning records neither the proxy fields nor
+/// the rest of the spec).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mesh {
+    /// `enablePrometheusMerge`; `None` when the key is absent.
+    pub prometheus_merge: Option<bool>,
+    /// `defaultConfig.proxyMetadata.ISTIO_META_DNS_CAPTURE` is `"true"`.
+    pub dns_capture: bool,
+    /// `defaultConfig.proxyStatsMatcher.inclusionRegexps`, sorted, each once.
+    pub stats_inclusion: Vec<String>,
 }
 
 /// What a module release manifest (or the installed manager Deployment) says.

@@ -57,6 +57,33 @@ fn manual_restarts_required(cr: &Istio) -> bool {
         })
 }
 
+/// Whether the CR is `Warning` only because some sidecars need a person (bare or Job pods with an
+/// old sidecar): the operator has done what it can, but records only `IstioTag` and the gateway
+/// fields, and its status says nothing about whether it has reconciled a newer spec or is still
+/// restarting.
+pub fn warning_for_manual_restarts(cr: &Istio) -> bool {
+    cr.status.as_ref().map(|s| s.state) == Some(State::Warning) && manual_restarts_required(cr)
+}
+
+/// The first sidecar setting git's spec gives that the installed mesh config does not carry yet,
+/// named as the mesh config names it. A field the mesh config leaves out (`enablePrometheusMerge`
+/// absent) is not judged.
+pub fn mesh_differs(want: &IstioSpec, mesh: &crate::live::Mesh) -> Option<&'static str> {
+    if mesh
+        .prometheus_merge
+        .is_some_and(|m| m != want.prometheus_merge())
+    {
+        return Some("enablePrometheusMerge");
+    }
+    if mesh.dns_capture != want.dns_proxying().unwrap_or(false) {
+        return Some("defaultConfig.proxyMetadata.ISTIO_META_DNS_CAPTURE");
+    }
+    if mesh.stats_inclusion != super::settings::stats_regexps(want) {
+        return Some("defaultConfig.proxyStatsMatcher");
+    }
+    None
+}
+
 /// Whether two specs mean the same to the operator. It records a spec with `config`,
 /// `config.telemetry` and `config.telemetry.metrics` always present and false booleans left out,
 /// so `spec: {}` comes back as `{"config":{"telemetry":{"metrics":{}}}}`: compare the specs with
@@ -124,7 +151,7 @@ pub fn caught_up(desired: &Desired, live: &LiveState, plan: &Plan) -> Option<Str
             // Warning because bare or Job pods keep an old sidecar: the operator is done with
             // everything it can do (those pods are the plan's manual entries), but it records
             // only `IstioTag` and the gateway fields, not the rest of the spec.
-            let manual_only = state == Some(State::Warning) && manual_restarts_required(cr);
+            let manual_only = warning_for_manual_restarts(cr);
             if state != Some(State::Ready) && !manual_only {
                 return Some(format!("Istio CR state is {state:?}, not Ready"));
             }
@@ -139,6 +166,15 @@ pub fn caught_up(desired: &Desired, live: &LiveState, plan: &Plan) -> Option<Str
             };
             if !agrees {
                 return Some("lastAppliedConfiguration does not match git yet".into());
+            }
+            // Under that Warning the record cannot tell whether a newer spec (a CR change synced
+            // while the CR was Warning) has been installed: what new sidecars get can.
+            if manual_only
+                && let Some(field) = live.mesh.as_ref().and_then(|m| mesh_differs(&want.spec, m))
+            {
+                return Some(format!(
+                    "the mesh config istio-system/istio does not carry git's {field} yet (the CR is Warning for manual restarts, so lastAppliedConfiguration does not show the spec)"
+                ));
             }
             if let Some(target) = desired.istio_version
                 && applied.istio_version() != Some(target)
@@ -172,6 +208,10 @@ mod tests {
     const DONE: &str = r#"{"config":{"numTrustedProxies":2},"IstioTag":"1.30.2-distroless"}"#;
 
     fn desired(cr: bool) -> Desired {
+        desired_from(cr.then_some(CR))
+    }
+
+    fn desired_from(cr: Option<&str>) -> Desired {
         let source = Source {
             repo: "r".into(),
             reference: "HEAD".into(),
@@ -182,14 +222,14 @@ mod tests {
             path: "ISTIO_MODULE_VERSION".into(),
             contents: b"1.28.0".to_vec(),
         }];
-        if cr {
+        if let Some(cr) = cr {
             files.push(File {
                 path: "cr.yaml".into(),
-                contents: CR.into(),
+                contents: cr.into(),
             });
         }
         let opts = crate::desired::Options {
-            allow_uninstall: !cr,
+            allow_uninstall: cr.is_none(),
             ..Default::default()
         };
         crate::desired::parse(source, &files, &opts).unwrap()
@@ -359,6 +399,77 @@ mod tests {
             .unwrap()
             .contains("not Ready")
         );
+    }
+
+    /// A CR change synced while the CR is Warning for manual restarts: the record shows only the
+    /// tag and the gateway fields, so the mesh config tells whether the operator has installed
+    /// git's sidecar settings yet.
+    #[test]
+    fn under_a_manual_warning_the_mesh_config_must_carry_git_s_settings() {
+        let d = desired_from(Some(
+            "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata: {name: default, namespace: kyma-system}\n\
+             spec: {config: {numTrustedProxies: 2, enableDNSProxying: true, telemetry: {metrics: {prometheusMerge: true}}, \
+             proxyStatsMatcher: {inclusionRegexps: [b, a]}}}\n",
+        ));
+        let with_mesh = |mesh: Option<&str>| {
+            let mut c = cr("Warning", Some(DONE));
+            c["status"]["conditions"] = json!([{
+                "type": "ProxySidecarRestartSucceeded", "status": "False",
+                "reason": "ProxySidecarManualRestartRequired", "message": "m",
+                "lastTransitionTime": "2026-12-02T00:00:00Z"}]);
+            let mut items = vec![c, istiod("istiod-1", "1.30.2")];
+            items.extend(mesh.map(|m| {
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "istio", "namespace": "istio-system"}, "data": {"mesh": m}})
+            }));
+            state(items)
+        };
+        let installed = "defaultConfig:\n  statusPort: 15020\n  proxyMetadata: {ISTIO_META_DNS_CAPTURE: \"true\"}\n  \
+                         proxyStatsMatcher: {inclusionRegexps: [a, b, a]}\nenablePrometheusMerge: true\n";
+        assert_eq!(why(&d, &with_mesh(Some(installed))), None);
+        let before = [
+            (
+                installed.replace(
+                    "enablePrometheusMerge: true",
+                    "enablePrometheusMerge: false",
+                ),
+                "enablePrometheusMerge",
+            ),
+            (
+                installed.replace("{ISTIO_META_DNS_CAPTURE: \"true\"}", "{}"),
+                "ISTIO_META_DNS_CAPTURE",
+            ),
+            (installed.replace("[a, b, a]", "[a]"), "proxyStatsMatcher"),
+            (
+                installed.replace("  proxyStatsMatcher: {inclusionRegexps: [a, b, a]}\n", ""),
+                "proxyStatsMatcher",
+            ),
+        ];
+        for (mesh, field) in before {
+            let why = why(&d, &with_mesh(Some(&mesh))).unwrap_or_default();
+            assert!(
+                why.contains(field) && why.contains("istio-system/istio"),
+                "{mesh}: {why}"
+            );
+        }
+        // A mesh config without the merge key is not judged on it; none at all, not at all.
+        let no_merge = installed.replace("enablePrometheusMerge: true\n", "");
+        assert_eq!(why(&d, &with_mesh(Some(&no_merge))), None);
+        assert_eq!(why(&d, &with_mesh(None)), None);
+        // A Ready CR records the whole spec: the record decides, not the mesh config.
+        let mut ready = cr("Ready", Some(DONE));
+        ready["spec"] = json!({});
+        let stale = installed.replace(
+            "enablePrometheusMerge: true",
+            "enablePrometheusMerge: false",
+        );
+        let l = state(vec![
+            ready,
+            istiod("istiod-1", "1.30.2"),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "istio", "namespace": "istio-system"}, "data": {"mesh": stale}}),
+        ]);
+        assert!(why(&d, &l).unwrap().contains("does not match git"));
     }
 
     /// A CR synced by its owner but not reconciled yet: its record means another spec.

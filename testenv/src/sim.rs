@@ -251,9 +251,24 @@ impl Sim {
         )
         .await
         .context("applying the injector settings ConfigMap")?;
+        // What the operator renders from the CR into the mesh config for new sidecars: DNS
+        // capture as proxy metadata, the stats matcher, Prometheus merge (flow YAML; JSON strings
+        // quote the regexps).
+        let metadata = if settings.dns_proxying {
+            r#"{ISTIO_META_DNS_CAPTURE: "true"}"#
+        } else {
+            "{}"
+        };
+        let matcher = match &settings.proxy_stats_matcher {
+            Some(r) => format!(
+                "  proxyStatsMatcher: {{inclusionRegexps: {}}}\n",
+                serde_json::to_string(r)?
+            ),
+            None => String::new(),
+        };
         let mesh = format!(
             "defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n  statusPort: {port}\n  \
-             proxyMetadata: {{}}\n  tracing: {{}}\nenablePrometheusMerge: {merge}\nrootNamespace: istio-system\n\
+             proxyMetadata: {metadata}\n{matcher}  tracing: {{}}\nenablePrometheusMerge: {merge}\nrootNamespace: istio-system\n\
              trustDomain: cluster.local\n",
             port = settings.status_port,
             merge = settings.prometheus_merge,

@@ -403,6 +403,131 @@ async fn a_cr_change_under_the_1_31_status_is_left_to_the_operator() {
     op.stop().await.unwrap();
 }
 
+/// A CR change synced while the CR is already Warning because of a bare pod: the operator's
+/// record then shows only the tag and the gateway fields, and the status stays Warning while the
+/// operator reconciles the new spec. The tool must not take that Warning for "caught up": while
+/// the operator has not installed git's settings (the mesh config tells), it waits and restarts
+/// nothing; once it has, it leaves the operator's restarts alone. Module 1.27.4: the CR status
+/// would say Processing or Ready there, if not for the Warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cr_change_while_the_cr_is_warning_waits_for_the_operator() {
+    let cluster = Cluster::shared();
+    let sim = cluster.sim().await.unwrap();
+    let ns = cluster.namespace("beside-warn", true).await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let n = ns.name().to_string();
+    for name in ["api", "web", "worker"] {
+        support::create_deployment(&client, &n, name, 1).await;
+    }
+    let mut bare = template("bare");
+    bare["apiVersion"] = json!("v1");
+    bare["kind"] = json!("Pod");
+    bare["metadata"]["name"] = json!("bare");
+    create(&client, &n, bare).await;
+    ready_pods(&client, &n, 4).await;
+    // A Warning requeues after 10 minutes: only the spec changes below trigger a reconcile.
+    let op = AutonomousOperator::start(
+        cluster,
+        &sim,
+        OperatorSettings::autonomous("10m", "10m", "2s"),
+    )
+    .await
+    .unwrap();
+    // DNS proxying restarts every pod, the bare one cannot be: Warning, proxy fields unrecorded.
+    let dns = json!({"config": {"enableDNSProxying": true}});
+    let before = op.status().await.unwrap().reconciles;
+    sim.set_cr_spec(&dns).await.unwrap();
+    let status = op
+        .wait_for(
+            "the reconcile of the DNS change",
+            Duration::from_secs(120),
+            |s| {
+                !s.reconciling
+                    && s.reconciles > before
+                    && s.last_outcome.as_deref() == Some("Warning")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.last_outcome.as_deref(), Some("Warning"));
+    rolled(&client, &n, 2).await;
+    op.stop().await.unwrap();
+
+    // The sync of the next change lands while the operator is busy elsewhere; the hook starts.
+    let spec = json!({"config": {"enableDNSProxying": true, "telemetry": {"metrics": {"prometheusMerge": true}}}});
+    let cr = format!(
+        "apiVersion: operator.kyma-project.io/v1alpha2\nkind: Istio\nmetadata:\n  name: default\n  namespace: kyma-system\nspec: {spec}\n"
+    );
+    sim.set_cr_spec(&spec).await.unwrap();
+    let repo = support::desired_repo(&cr, "1.27.4");
+    let kubeconfig = tool_kubeconfig(cluster, &client, repo.path()).await;
+    let mut tool = post_sync(&kubeconfig, repo.path(), &n).spawn().unwrap();
+    // The CR is Warning for manual restarts, its record has the tag and the gateway fields; yet
+    // the operator has installed nothing of the new spec: the tool waits, touching nothing.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        tool.try_wait().unwrap().is_none(),
+        "the tool waits for the operator"
+    );
+    let sets = replica_sets(&client, &n).await;
+    assert!(
+        sets.values().all(|c| *c == 2),
+        "nothing restarted before the operator: {sets:?}"
+    );
+
+    let op = AutonomousOperator::start(
+        cluster,
+        &sim,
+        OperatorSettings::autonomous("10m", "10m", "2s"),
+    )
+    .await
+    .unwrap();
+    let (code, report, stderr) = finished(tool).await;
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert!(
+        report["operator"].is_string(),
+        "it waited for the operator: {report:#}"
+    );
+    let results = results(&report);
+    assert_eq!(
+        results.get("bare").map(String::as_str),
+        Some("manual"),
+        "{report:#}"
+    );
+    // The operator restarted every Deployment for the new spec (and, its DNS change still
+    // unrecorded, would have anyway); the tool restarted none of them on top.
+    rolled(&client, &n, 3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = replica_sets(&client, &n).await;
+    assert!(
+        after.values().all(|c| *c == 3),
+        "each restarted exactly once more: {after:?}"
+    );
+    let pods = ready_pods(&client, &n, 4).await;
+    assert!(
+        pods.iter()
+            .filter(|p| p.metadata.name.as_deref() != Some("bare"))
+            .all(|p| p
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("prometheus.io/path"))
+                .is_some_and(|v| v == "/stats/prometheus")),
+        "every pod merged"
+    );
+    assert!(
+        stderr.contains("does not carry git's enablePrometheusMerge"),
+        "the wait said why: {stderr}"
+    );
+    op.stop().await.unwrap();
+    // The bare pod would keep the shared operator Warning for the tests after this one.
+    Api::<Pod>::namespaced(client.clone(), &n)
+        .delete("bare", &Default::default())
+        .await
+        .unwrap();
+    sim.set_cr_spec(&json!({})).await.unwrap();
+}
+
 /// Waits until every Deployment of the namespace has `count` ReplicaSets (fails on more).
 async fn rolled(client: &kube::Client, ns: &str, count: usize) {
     wait::until(
