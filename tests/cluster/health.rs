@@ -251,8 +251,14 @@ async fn health_gates_pause_stop_and_fail_closed_and_metrics_reach_the_pushgatew
     let other = cluster.namespace("health-pods", false).await.unwrap();
     let client = cluster.client().await.unwrap();
     let n = ns.name().to_string();
+    // Labelled on the Deployment too: `--selector` picks workloads by their own labels.
     for app in ["web-a", "web-b", "web-c"] {
-        support::create_deployment(&client, &n, app, 1).await;
+        let mut d = support::deployment(app, 1);
+        d.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+        Api::<Deployment>::namespaced(client.clone(), &n)
+            .create(&PostParams::default(), &d)
+            .await
+            .unwrap();
     }
     for app in ["web-a", "web-b", "web-c"] {
         wait::deployment_rollout(&client, &n, app, Duration::from_secs(60))
