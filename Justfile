@@ -13,7 +13,7 @@ demo:
     echo "exit code $code (0: nothing to do, 1: restarts pending, as expected for this example)"
     [ "$code" -le 1 ]
 
-# Run every test: those of `test-offline` and the cluster tests (tests/cluster, testenv's) on a throwaway real control plane, started and stopped here by hack/cluster/with-cluster.sh (hack/preflight.sh checks the machine first; control plane built once, ~8 min cold; actionlint and helm once, ~4 min cold). ARGS go to cargo test, e.g. `just test --test cluster apply::`.
+# Run every test: those of `test-offline` and the cluster tests (tests/cluster, testenv's) on a throwaway real control plane, started and stopped here by hack/cluster/with-cluster.sh (hack/preflight.sh checks the machine first; control plane built once, ~8 min cold; actionlint, helm, Prometheus and the Pushgateway once, ~10 min cold). ARGS go to cargo test, e.g. `just test --test cluster apply::`.
 test *ARGS:
     bash hack/preflight.sh test
     bash hack/cluster/build-tools.sh
@@ -53,7 +53,7 @@ man:
     cargo run -q --locked -- man --out-dir target/man
     @echo "man: pages in target/man (man -l target/man/istio-rollout.1)"
 
-# Build the tools the tests run (actionlint, helm) once into ~/.cache/istio-rollout; `--rebuild` forces it.
+# Build the tools the tests run (actionlint, helm, prometheus + promtool, pushgateway) once into ~/.cache/istio-rollout; `--rebuild` forces it.
 tools-build *ARGS:
     bash hack/cluster/build-tools.sh {{ARGS}}
 

@@ -128,8 +128,56 @@ fn apply(cfg: &ApplyConfig, out: &mut dyn Write) -> Result<ExitCode> {
     // On a terminal the progress bar tells what happens; the logs keep to warnings there.
     let level = if cfg.options.progress { "warn" } else { "info" };
     crate::logging::init(cfg.log_format, level);
+    let started = std::time::Instant::now();
+    let rt = runtime()?;
+    let result = acted(cfg, &rt).and_then(|report| {
+        let gate_stopped = cfg
+            .options
+            .health
+            .as_ref()
+            .is_some_and(|g| g.stopped().is_some());
+        let code = if gate_stopped {
+            ExitCode::HealthGate
+        } else if report.failed() {
+            ExitCode::Failure
+        } else if cfg.strict && report.manual_remaining() {
+            ExitCode::ManualRemaining
+        } else {
+            ExitCode::Clean
+        };
+        let written = emit(out, |out| {
+            crate::render::report::render(&report, cfg.plan.output, out)
+        });
+        match written {
+            // The run is over: a reader that stopped reading the report does not change its outcome.
+            Err(e) if e.is_broken_pipe() => Ok((report, code)),
+            other => other.map(|()| (report, code)),
+        }
+    });
+    // METRICS call site (src/metrics.rs): pushed once, at the end, also when the run failed.
+    if let Some(url) = &cfg.pushgateway {
+        let (report, exit) = match &result {
+            Ok((report, code)) => (Some(report), *code),
+            Err(e) => (None, e.exit_code()),
+        };
+        let finished_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let run = crate::metrics::Run {
+            report,
+            exit,
+            seconds: started.elapsed().as_secs_f64(),
+            finished_at,
+        };
+        rt.block_on(crate::metrics::push(url, &run));
+    }
+    result.map(|(_, code)| code)
+}
+
+/// Reads git, then acts on the cluster (the Lease held); the report of what was done.
+fn acted(cfg: &ApplyConfig, rt: &tokio::runtime::Runtime) -> Result<crate::apply::Report> {
     let desired = read_desired(&cfg.plan)?;
-    let report = runtime()?.block_on(async {
+    rt.block_on(async {
         let client = cluster::connect(&cfg.plan.cluster).await?;
         let plan_now = || async {
             let live = cluster::read(&client, &mut cluster::Stats::default()).await?;
@@ -150,22 +198,7 @@ fn apply(cfg: &ApplyConfig, out: &mut dyn Write) -> Result<ExitCode> {
                 .await
             }
         }
-    })?;
-    let code = if report.failed() {
-        ExitCode::Failure
-    } else if cfg.strict && report.manual_remaining() {
-        ExitCode::ManualRemaining
-    } else {
-        ExitCode::Clean
-    };
-    let written = emit(out, |out| {
-        crate::render::report::render(&report, cfg.plan.output, out)
-    });
-    match written {
-        // The run is over: a reader that stopped reading the report does not change its outcome.
-        Err(e) if e.is_broken_pipe() => Ok(code),
-        other => other.map(|()| code),
-    }
+    })
 }
 
 /// Reads both states and plans. Everything is validated before anything could act on the plan.

@@ -26,6 +26,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant (apply's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Compute the restart plan and print it. Exit 0: nothing to do; 1: something is pending;
@@ -303,4 +305,52 @@ pub struct ApplyArgs {
         env = "ISTIO_ROLLOUT_LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+/// `apply`'s health gates (kured's flags) and metrics push.
+#[derive(Args, Debug, Clone, Default)]
+pub struct HealthArgs {
+    /// Prometheus to ask for active alerts before anything changes and before each workload
+    /// starts: any pending or firing alert pauses the run (see --alert-filter-regexp).
+    #[arg(long, value_name = "URL", env = "ISTIO_ROLLOUT_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// Alerts whose name matches this regular expression are ignored (as kured does), e.g.
+    /// `^(Watchdog|InfoInhibitor)$`.
+    #[arg(long, value_name = "REGEX", env = "ISTIO_ROLLOUT_ALERT_FILTER_REGEXP")]
+    pub alert_filter_regexp: Option<String>,
+    /// Invert --alert-filter-regexp: only alerts whose name matches it block.
+    #[arg(long, env = "ISTIO_ROLLOUT_ALERT_FILTER_MATCH_ONLY")]
+    pub alert_filter_match_only: bool,
+    /// Only firing alerts block; pending ones (not yet past their `for`) do not.
+    #[arg(long, env = "ISTIO_ROLLOUT_ALERT_FIRING_ONLY")]
+    pub alert_firing_only: bool,
+    /// Any pod (any namespace) matching this label selector pauses the run while it exists;
+    /// repeatable.
+    #[arg(long, value_name = "SELECTOR")]
+    pub blocking_pod_selector: Vec<String>,
+    /// How often a closed health gate is checked again.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        env = "ISTIO_ROLLOUT_HEALTH_INTERVAL"
+    )]
+    pub health_interval: String,
+    /// How long a closed health gate is waited for before the run stops with exit 7.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30m",
+        env = "ISTIO_ROLLOUT_HEALTH_TIMEOUT"
+    )]
+    pub health_timeout: String,
+    /// A Prometheus that cannot be asked does not block (default: it blocks, failing closed).
+    #[arg(long, env = "ISTIO_ROLLOUT_HEALTH_FAIL_OPEN")]
+    pub health_fail_open: bool,
+    /// Pushgateway to push the run's metrics to (`istio_rollout_*`, job `istio-rollout`) when it
+    /// ends; one that cannot be reached is a warning.
+    #[arg(long, value_name = "URL", env = "ISTIO_ROLLOUT_PUSHGATEWAY_URL")]
+    pub pushgateway_url: Option<String>,
 }

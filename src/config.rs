@@ -143,6 +143,8 @@ pub struct ApplyConfig {
     /// Exit 4 when manual or blocked entries remain.
     pub strict: bool,
     pub log_format: LogFormat,
+    /// `--pushgateway-url`: where the run's metrics go.
+    pub pushgateway: Option<crate::http::BaseUrl>,
 }
 
 /// `snapshot`'s settings.
@@ -359,7 +361,9 @@ pub fn apply(
             })?,
         ),
     };
+    let (health, pushgateway) = health(&args.health)?;
     let options = crate::apply::ApplyOptions {
+        health,
         apply_cr: !args.no_apply_cr,
         lease,
         max_concurrent: usize::from(args.max_concurrent),
@@ -376,7 +380,101 @@ pub fn apply(
         options,
         strict: args.strict,
         log_format,
+        pushgateway,
     })
+}
+
+/// The health gate's and the metrics push's flags (`None`: no gate).
+fn health(
+    args: &crate::cli::HealthArgs,
+) -> Result<(
+    Option<std::sync::Arc<crate::apply::health::Gate>>,
+    Option<crate::http::BaseUrl>,
+)> {
+    let url = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| {
+                crate::http::BaseUrl::parse(t).map_err(|e| {
+                    Error::Usage(format!(
+                        "{flag} {}: {e}",
+                        crate::escape::value(&crate::redact::url(t))
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let prometheus = url("--prometheus-url", &args.prometheus_url)?;
+    let pushgateway = url("--pushgateway-url", &args.pushgateway_url)?;
+    let alert_filter = args
+        .alert_filter_regexp
+        .as_deref()
+        .map(|re| {
+            regex::Regex::new(re).map_err(|e| {
+                Error::Usage(format!(
+                    "--alert-filter-regexp {}: not a regular expression: {}",
+                    crate::escape::value(re),
+                    e.to_string().lines().last().unwrap_or_default().trim()
+                ))
+            })
+        })
+        .transpose()?;
+    let mut blocking_pods = Vec::new();
+    for text in &args.blocking_pod_selector {
+        let t = text.trim();
+        let selector = crate::selector::parse(t).map_err(|e| {
+            Error::Usage(format!(
+                "--blocking-pod-selector {}: {e}",
+                crate::escape::value(t)
+            ))
+        })?;
+        if t.is_empty() {
+            return Err(Error::Usage(
+                "--blocking-pod-selector: empty (it would match every pod)".into(),
+            ));
+        }
+        blocking_pods.push((t.to_string(), selector));
+    }
+    let interval = duration("--health-interval", &args.health_interval)?;
+    let timeout = duration("--health-timeout", &args.health_timeout)?;
+    if alert_filter.is_some() && prometheus.is_none() {
+        return Err(Error::Usage(
+            "--alert-filter-regexp: filters the alerts of --prometheus-url; give that too".into(),
+        ));
+    }
+    for (set, flag, what) in [
+        (
+            args.alert_firing_only,
+            "--alert-firing-only",
+            "filters the alerts of",
+        ),
+        (args.health_fail_open, "--health-fail-open", "is about"),
+    ] {
+        if set && prometheus.is_none() {
+            return Err(Error::Usage(format!(
+                "{flag}: {what} --prometheus-url; give that too"
+            )));
+        }
+    }
+    if args.alert_filter_match_only && alert_filter.is_none() {
+        return Err(Error::Usage(
+            "--alert-filter-match-only: inverts --alert-filter-regexp; give that too".into(),
+        ));
+    }
+    let gate = (prometheus.is_some() || !blocking_pods.is_empty()).then(|| {
+        std::sync::Arc::new(crate::apply::health::Gate::new(
+            crate::apply::health::HealthOptions {
+                prometheus,
+                alert_filter,
+                alert_filter_match_only: args.alert_filter_match_only,
+                firing_only: args.alert_firing_only,
+                blocking_pods,
+                interval,
+                timeout,
+                fail_open: args.health_fail_open,
+            },
+        ))
+    });
+    Ok((gate, pushgateway))
 }
 
 #[cfg(test)]
@@ -594,6 +692,67 @@ mod tests {
             "17179869184GiB",
         ] {
             assert!(size("--s", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn health_flags_make_a_gate_and_the_pushgateway_a_url() {
+        let cfg = apply(apply_args(&[]), false, false).unwrap();
+        assert!(cfg.options.health.is_none() && cfg.pushgateway.is_none());
+        let cfg = apply(
+            apply_args(&[
+                "--prometheus-url",
+                "http://prometheus:9090/",
+                "--alert-filter-regexp",
+                "^Watchdog$",
+                "--alert-firing-only",
+                "--blocking-pod-selector",
+                "app=backup",
+                "--blocking-pod-selector",
+                "job-name",
+                "--health-timeout",
+                "5m",
+                "--pushgateway-url",
+                "http://pushgateway:9091",
+            ]),
+            false,
+            false,
+        )
+        .unwrap();
+        let gate = cfg.options.health.expect("a gate");
+        let o = &gate.options;
+        assert_eq!(
+            o.prometheus.as_ref().unwrap().to_string(),
+            "http://prometheus:9090"
+        );
+        assert!(o.firing_only && !o.fail_open && !o.alert_filter_match_only);
+        assert_eq!(o.blocking_pods.len(), 2);
+        assert_eq!(o.timeout, Duration::from_secs(300));
+        assert_eq!(o.interval, Duration::from_secs(30));
+        assert_eq!(
+            cfg.pushgateway.unwrap().join("/metrics"),
+            "http://pushgateway:9091/metrics"
+        );
+        // A selector alone is a gate too.
+        let cfg = apply(
+            apply_args(&["--blocking-pod-selector", "a=b"]),
+            false,
+            false,
+        )
+        .unwrap();
+        assert!(cfg.options.health.unwrap().options.prometheus.is_none());
+        for bad in [
+            &["--health-fail-open"][..],
+            &["--prometheus-url", "http://p", "--alert-filter-match-only"],
+            &["--blocking-pod-selector", " "],
+            &["--blocking-pod-selector", "a=b", "--health-interval", "0s"],
+        ] {
+            let e = apply(apply_args(bad), false, false).unwrap_err();
+            assert_eq!(
+                e.exit_code(),
+                crate::error::ExitCode::InvalidInput,
+                "{bad:?}"
+            );
         }
     }
 }

@@ -28,11 +28,15 @@ pub enum ExitCode {
     /// `apply`: another run holds the Lease (`--lease`) and did not free it within `--lease-wait`.
     /// Nothing was done.
     Busy = 6,
+    /// `apply`: a health gate (`--prometheus-url`, `--blocking-pod-selector`) stayed closed for
+    /// `--health-timeout`: a firing alert, a blocking pod, or Prometheus not answering (it fails
+    /// closed). No workload was started after the gate closed.
+    HealthGate = 7,
 }
 
 impl ExitCode {
     /// Every exit code, in order.
-    pub const ALL: [ExitCode; 7] = [
+    pub const ALL: [ExitCode; 8] = [
         ExitCode::Clean,
         ExitCode::Pending,
         ExitCode::InvalidInput,
@@ -40,6 +44,7 @@ impl ExitCode {
         ExitCode::ManualRemaining,
         ExitCode::GateRefused,
         ExitCode::Busy,
+        ExitCode::HealthGate,
     ];
 
     pub fn code(self) -> u8 {
@@ -63,6 +68,9 @@ impl ExitCode {
             }
             ExitCode::Busy => {
                 "apply: another run holds the Lease (--lease) and did not free it within --lease-wait"
+            }
+            ExitCode::HealthGate => {
+                "apply: a health gate (firing alert, blocking pod, Prometheus unreachable) stayed closed for --health-timeout"
             }
         }
     }
@@ -152,6 +160,10 @@ pub enum Error {
         renewed_ago: u64,
         waited: u64,
     },
+    /// A health gate (`--prometheus-url`, `--blocking-pod-selector`) stayed closed for
+    /// `--health-timeout`; the text says why (the alerts, the pods, or the unreachable URL).
+    #[error("{0}")]
+    HealthGate(String),
     /// Any other failure: a rollout that failed or timed out, an operator that did not catch up.
     #[error("{0}")]
     Failure(String),
@@ -214,6 +226,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Flag { .. } | Error::Input { .. } => ExitCode::InvalidInput,
             Error::LeaseHeld { .. } => ExitCode::Busy,
+            Error::HealthGate(_) => ExitCode::HealthGate,
             Error::Git(g) if !g.is_transport() => ExitCode::InvalidInput,
             Error::Git(_)
             | Error::Api { .. }

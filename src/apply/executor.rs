@@ -38,9 +38,22 @@ pub async fn execute(
             Some(Outcome::new(e, result, e.note.clone(), 0.0))
         })
         .collect();
-    let mut finished = futures::stream::iter(entries.iter().enumerate().filter(|(_, e)| runs(e)))
-        .map(|(i, e)| async move { (i, bounded(client, recorder, e, *target, opts).await) })
+    let finished = futures::stream::iter(entries.iter().enumerate().filter(|(_, e)| runs(e)))
+        // HEALTH GATE call site (src/apply/health.rs): checked before each workload starts, one
+        // check at a time (`then` is sequential; started workloads go on meanwhile). Once it
+        // stopped the run, the rest are not started. Move it to the wave boundary.
+        .then(|(i, e)| async move { (i, e, super::health::before_start(client, opts).await) })
+        .map(|(i, e, gate)| async move {
+            match gate {
+                Ok(()) => (i, bounded(client, recorder, e, *target, opts).await),
+                Err(stop) => {
+                    let why = format!("not started: {stop}");
+                    (i, Outcome::new(e, EntryResult::Skipped, why, 0.0))
+                }
+            }
+        })
         .buffer_unordered(opts.max_concurrent.max(1));
+    let mut finished = std::pin::pin!(finished);
     let mut done = 0;
     while let Some((i, o)) = finished.next().await {
         done += 1;

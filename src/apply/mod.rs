@@ -12,9 +12,11 @@
 //! - [`cr`]: making the live CR's spec exactly git's (the fields git removed, who set them);
 //! - `k8s`: the requests, writes and waits against the API server;
 //! - [`lease`]: one runner at a time (the Lease held while a run acts);
+//! - [`health`]: the health gates (Prometheus alerts, blocking pods) checked before each start;
 //! - [`report`]: what happened (rendered by [`render::report`](crate::render::report)).
 pub mod cr;
 mod executor;
+pub mod health;
 mod k8s;
 pub mod lease;
 mod operator;
@@ -46,6 +48,8 @@ pub struct ApplyOptions {
     pub progress: bool,
     /// The Lease held while acting (`None`: `--lease off`).
     pub lease: Option<lease::LeaseOptions>,
+    /// The health gate (`--prometheus-url`, `--blocking-pod-selector`; `None`: none).
+    pub health: Option<std::sync::Arc<health::Gate>>,
 }
 
 impl Default for ApplyOptions {
@@ -60,6 +64,7 @@ impl Default for ApplyOptions {
             poll: Duration::from_secs(2),
             progress: false,
             lease: None,
+            health: None,
         }
     }
 }

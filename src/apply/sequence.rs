@@ -41,6 +41,12 @@ pub async fn run(
     let mut report = Report::new(&plan);
     let recorder = k8s::recorder(client);
     let work = async {
+        // HEALTH GATE call site (src/apply/health.rs): before anything is changed, the CR
+        // included (when there is anything to do). Closed past --health-timeout (or Prometheus unreachable, failing closed):
+        // the run ends here, nothing touched.
+        if plan.is_pending() {
+            super::health::before_start(client, opts).await?;
+        }
         // 1. The CR, then the operator.
         let (cr, cr_changed) = apply_cr(client, desired, &plan, opts).await?;
         report.cr = cr;
@@ -116,6 +122,11 @@ pub async fn run(
             }
             // Level-triggered: what remains is what the cluster says now.
             current = replan(client, desired, popts).await?.1;
+            // HEALTH GATE: a gate that stopped the run ends it; what was not started says so.
+            if let Some(why) = opts.health.as_ref().and_then(|g| g.stopped()) {
+                report.failures.push(why);
+                break;
+            }
         }
         // A workload that was restarted or waited for and still needs something did not converge.
         for e in &current.workloads {

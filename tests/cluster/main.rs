@@ -16,6 +16,7 @@ mod beside;
 mod cr;
 mod deadline;
 mod gate;
+mod health;
 mod kinds;
 mod lease;
 mod manifests;

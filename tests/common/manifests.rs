@@ -19,7 +19,7 @@ pub const KUSTOMIZATIONS: [&str; 8] = [
     "flux-gate",
 ];
 /// Files that are not part of a kustomization on purpose, with what they are.
-pub const STANDALONE: [(&str, &str); 7] = [
+pub const STANDALONE: [(&str, &str); 9] = [
     (
         "crd/istios.operator.kyma-project.io.yaml",
         "the Istio CRD (dry-run applied)",
@@ -47,6 +47,14 @@ pub const STANDALONE: [(&str, &str); 7] = [
     (
         "flux-gate/istio-kustomization.yaml",
         "an example Flux Kustomization of the module that dependsOn the gate (structure only)",
+    ),
+    (
+        "monitoring/prometheusrule.yaml",
+        "the alert rules of the pushed metrics, a PrometheusRule (promtool check rules)",
+    ),
+    (
+        "monitoring/dashboard.yaml",
+        "the Grafana dashboard, a ConfigMap for Grafana's sidecar (expressions by promtool)",
     ),
 ];
 
@@ -131,6 +139,39 @@ pub fn helm() -> PathBuf {
         "HELM_VERSION",
         "helm",
         "helm",
+        "bash hack/cluster/build-tools.sh",
+    )
+}
+
+/// The pinned Prometheus (`hack/cluster/build-tools.sh`).
+#[allow(dead_code)] // the cluster binary's only
+pub fn prometheus() -> PathBuf {
+    pinned_tool(
+        "PROMETHEUS_MODULE_VERSION",
+        "prometheus",
+        "prometheus",
+        "bash hack/cluster/build-tools.sh",
+    )
+}
+
+/// The pinned promtool, of the same Prometheus module (`hack/cluster/build-tools.sh`).
+#[allow(dead_code)] // the offline binary's only
+pub fn promtool() -> PathBuf {
+    pinned_tool(
+        "PROMETHEUS_MODULE_VERSION",
+        "prometheus",
+        "promtool",
+        "bash hack/cluster/build-tools.sh",
+    )
+}
+
+/// The pinned Pushgateway (`hack/cluster/build-tools.sh`).
+#[allow(dead_code)] // the cluster binary's only
+pub fn pushgateway() -> PathBuf {
+    pinned_tool(
+        "PUSHGATEWAY_VERSION",
+        "pushgateway",
+        "pushgateway",
         "bash hack/cluster/build-tools.sh",
     )
 }

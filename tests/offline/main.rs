@@ -13,6 +13,7 @@ mod git;
 mod habits;
 mod hostile;
 mod manifests;
+mod monitoring;
 mod planner;
 mod props;
 mod release;
